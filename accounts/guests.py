@@ -1,0 +1,90 @@
+"""Guest identity: a signed, expiring cookie that names a guest before any row exists."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from django.conf import settings
+from django.http import HttpResponseBase
+
+_ALGORITHM = "HS256"
+_TOKEN_TYPE = "guest"
+# Active guests get a fresh expiry at most once a day, so the cookie slides without churn.
+_REFRESH_AFTER = timedelta(days=1)
+
+
+@dataclass
+class GuestSession:
+    """The guest behind an anonymous request; `issue_cookie` asks the response to (re)set it."""
+
+    id: uuid.UUID
+    issue_cookie: bool = False
+
+
+@dataclass(frozen=True)
+class GuestClaims:
+    guest_id: uuid.UUID
+    issued_at: datetime
+
+
+def guest_token_issue(*, guest_id: uuid.UUID, now: datetime | None = None) -> str:
+    """Return a signed token naming `guest_id`, valid for GUEST_TOKEN_MAX_AGE_DAYS."""
+    now = now or datetime.now(UTC)
+    claims = {
+        "sub": str(guest_id),
+        "typ": _TOKEN_TYPE,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(days=settings.GUEST_TOKEN_MAX_AGE_DAYS)).timestamp()),
+    }
+    return jwt.encode(claims, settings.GUEST_SECRET, algorithm=_ALGORITHM)
+
+
+def guest_token_verify(token: str | None) -> GuestClaims | None:
+    """Return the claims of a valid token; None for a missing, forged, expired or odd one."""
+    if not token or len(token) > 1024:
+        return None
+    try:
+        claims = jwt.decode(
+            token,
+            settings.GUEST_SECRET,
+            algorithms=[_ALGORITHM],
+            options={"require": ["sub", "iat", "exp"]},
+        )
+        if claims.get("typ") != _TOKEN_TYPE:
+            return None
+        return GuestClaims(
+            guest_id=uuid.UUID(str(claims["sub"])),
+            issued_at=datetime.fromtimestamp(int(claims["iat"]), tz=UTC),
+        )
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return None
+
+
+def guest_session_from_cookie(token: str | None) -> GuestSession:
+    """Return the guest a cookie names, or a brand-new guest when it names none validly."""
+    claims = guest_token_verify(token)
+    if claims is None:
+        return GuestSession(id=uuid.uuid4(), issue_cookie=True)
+    stale = datetime.now(UTC) - claims.issued_at > _REFRESH_AFTER
+    return GuestSession(id=claims.guest_id, issue_cookie=stale)
+
+
+def guest_cookie_set(response: HttpResponseBase, *, guest_id: uuid.UUID) -> None:
+    response.set_cookie(
+        settings.GUEST_COOKIE_NAME,
+        guest_token_issue(guest_id=guest_id),
+        max_age=settings.GUEST_TOKEN_MAX_AGE_DAYS * 86400,
+        domain=settings.COOKIE_DOMAIN,
+        secure=settings.SECURE_COOKIES,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def guest_cookie_clear(response: HttpResponseBase) -> None:
+    response.delete_cookie(
+        settings.GUEST_COOKIE_NAME, domain=settings.COOKIE_DOMAIN, samesite="Lax"
+    )

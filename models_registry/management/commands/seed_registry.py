@@ -1,0 +1,20 @@
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from models_registry.services import registry_seed
+
+
+class Command(BaseCommand):
+    help = "Insert the default tiers (idempotent; --reset overwrites admin edits)."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--reset", action="store_true", help="overwrite rows an admin edited")
+
+    def handle(self, *args: Any, reset: bool, **options: Any) -> None:
+        report = registry_seed(reset=reset)
+        self.stdout.write(
+            f"registry: {report.created} created, {report.updated} reset, "
+            f"{report.unchanged} left as they were"
+        )

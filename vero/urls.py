@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from vero import views
+
+admin.site.site_header = "Vero administration"
+admin.site.site_title = "Vero admin"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+]
