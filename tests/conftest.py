@@ -1,0 +1,65 @@
+"""Shared fixtures: personas (a guest, alice, bob, an admin) and clients acting as them."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from accounts.guests import guest_token_issue
+from accounts.models import User
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    return User.objects.create_user("alice@example.com", PASSWORD, name="Alice")
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    return User.objects.create_user("bob@example.com", PASSWORD, name="Bob")
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return User.objects.create_superuser("admin@example.com", PASSWORD)
+
+
+@pytest.fixture
+def guest(db: None) -> User:
+    """A guest who has already written something (so their row exists)."""
+    return User.objects.create(is_guest=True)
+
+
+def client_for_guest(user: User) -> Client:
+    client = Client()
+    client.cookies[settings.GUEST_COOKIE_NAME] = guest_token_issue(guest_id=user.id)
+    return client
+
+
+@pytest.fixture
+def guest_client(guest: User) -> Client:
+    return client_for_guest(guest)
+
+
+@pytest.fixture
+def alice_client(alice: User) -> Client:
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob: User) -> Client:
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+@pytest.fixture
+def admin_client(admin_user: User) -> Client:  # overrides pytest-django's admin_client
+    client = Client()
+    client.force_login(admin_user)
+    return client
