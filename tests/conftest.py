@@ -12,6 +12,17 @@ from accounts.models import User
 PASSWORD = "correct horse battery staple"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Serve static files from the source folders: tests need no collectstatic manifest.
+    from tests.live_server import use_source_static_files
+
+    use_source_static_files()
+    # Hashing passwords at production cost would dominate the suite's time.
+    from django.conf import settings as django_settings
+
+    django_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def alice(db: None) -> User:
     return User.objects.create_user("alice@example.com", PASSWORD, name="Alice")

@@ -189,8 +189,18 @@ ADMIN_EMAIL: str = env.str("ADMIN_EMAIL", default="")
 ADMIN_USER_ID: str = env.str("ADMIN_USER_ID", default="")
 
 # Mail: console by default (password reset links appear in the server's output).
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+_mailer: dict[str, object] = {"BACKEND": _email["EMAIL_BACKEND"]}
+if _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
+    _mailer["OPTIONS"] = {
+        "host": _email.get("EMAIL_HOST") or "localhost",
+        "port": _email.get("EMAIL_PORT") or None,
+        "username": _email.get("EMAIL_HOST_USER") or None,
+        "password": _email.get("EMAIL_HOST_PASSWORD") or None,
+        "use_tls": bool(_email.get("EMAIL_USE_TLS")),
+        "use_ssl": bool(_email.get("EMAIL_USE_SSL")),
+    }
+MAILERS = {"default": _mailer}
 DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="Vero <noreply@localhost>")
 
 # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto.

@@ -1,0 +1,89 @@
+"""A real Daphne server in a spawned process, against the test database."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+
+def use_source_static_files() -> None:
+    """Serve static files through the finders, so no collectstatic manifest is needed."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(port: int, database: dict[str, Any], extra_env: dict[str, str]) -> None:
+    """Run in the child: point Django at the test database and serve with Daphne."""
+    os.environ.update(extra_env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings as child_settings
+
+    child_settings.DATABASES["default"].update(database)
+    use_source_static_files()
+
+    from daphne.server import Server
+    from daphne.endpoints import build_endpoint_description_strings
+
+    from vero.asgi import application
+
+    Server(
+        application=application,
+        endpoints=build_endpoint_description_strings(host="127.0.0.1", port=port),
+        signal_handlers=True,
+        verbosity=0,
+    ).run()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: multiprocessing.process.BaseProcess
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+def live_server_start(*, extra_env: dict[str, str] | None = None) -> LiveServer:
+    """Spawn Daphne on a free port against the current (test) database; wait until it answers."""
+    from django.db import connection
+
+    database = {"NAME": connection.settings_dict["NAME"]}
+    port = _free_port()
+    context = multiprocessing.get_context("spawn")
+    env = {"SECURE_COOKIES": "false", **(extra_env or {})}
+    process = context.Process(target=_serve, args=(port, database, env), daemon=True)
+    process.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not process.is_alive():
+            raise RuntimeError(f"live server exited with code {process.exitcode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return LiveServer(url=f"http://127.0.0.1:{port}", process=process)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("live server did not start within 60 s")
