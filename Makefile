@@ -20,6 +20,8 @@ $(VENV)/.installed: pyproject.toml
 chromium:
 	@scripts/install-chromium.sh
 
+# Plain HTTP on loopback: browsers would drop Secure cookies. Behind HTTPS, set SECURE_COOKIES=true.
+run: export SECURE_COOKIES ?= false
 run: install
 	$(PY) scripts/devdb.py -- bash -c '\
 	  $(PY) manage.py migrate --noinput && \

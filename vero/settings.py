@@ -178,7 +178,10 @@ GUEST_SECRET: str = env.str("GUEST_SECRET", default="") or SECRET_KEY
 GUEST_COOKIE_NAME = "vero_guest"
 GUEST_TOKEN_MAX_AGE_DAYS: int = env.int("GUEST_TOKEN_MAX_AGE_DAYS", default=30)
 COOKIE_DOMAIN: str | None = env.str("COOKIE_DOMAIN", default="") or None
-SECURE_COOKIES: bool = env.bool("SECURE_COOKIES", default=not DEBUG)
+# Secure cookies unless DEBUG; `make run` (plain HTTP on loopback) turns them off explicitly.
+SECURE_COOKIES: bool = (
+    env.bool("SECURE_COOKIES") if env.str("SECURE_COOKIES", default="") else not DEBUG
+)
 SESSION_COOKIE_DOMAIN = COOKIE_DOMAIN
 CSRF_COOKIE_DOMAIN = COOKIE_DOMAIN
 SESSION_COOKIE_SECURE = SECURE_COOKIES

@@ -1,0 +1,58 @@
+"""Cost of naming a guest on every anonymous request: verify the JWT cookie.
+
+Baseline, same run: Django's own signed-cookie check (TimestampSigner) on a payload of the same
+size, i.e. what any cookie-based identity would cost.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core import signing  # noqa: E402
+
+from accounts.guests import guest_session_from_cookie, guest_token_issue  # noqa: E402
+
+ROUNDS = 7
+CALLS = 5_000
+
+
+def _per_call_us(fn: Callable[[], object]) -> float:
+    samples = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        for _ in range(CALLS):
+            fn()
+        samples.append((time.perf_counter() - start) / CALLS * 1e6)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    token = guest_token_issue(guest_id=uuid.uuid4())
+    signer = signing.TimestampSigner(salt="bench")
+    signed = signer.sign(str(uuid.uuid4()))
+
+    ours = _per_call_us(lambda: guest_session_from_cookie(token))
+    forged = _per_call_us(lambda: guest_session_from_cookie(token[:-2] + "xx"))
+    baseline = _per_call_us(lambda: signer.unsign(signed, max_age=86400 * 30))
+
+    print(f"guest_cookie_verify: {ours:.1f} us")
+    print(f"guest_cookie_forged_to_fresh_guest: {forged:.1f} us")
+    print(f"django_signed_cookie_baseline: {baseline:.1f} us")
+    print(f"guest_cookie_x_vs_baseline: {ours / baseline:.2f} ratio")
+
+
+if __name__ == "__main__":
+    main()
