@@ -11,14 +11,14 @@ class _UserCreationForm(AdminUserCreationForm):
         fields = ("email",)
 
 
-class _UserChangeForm(UserChangeForm):  # type: ignore[type-arg]
+class _UserChangeForm(UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
+class UserAdmin(DjangoUserAdmin):
     form = _UserChangeForm
     add_form = _UserCreationForm
     ordering = ["-date_joined"]
@@ -30,7 +30,18 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
     fieldsets = (
         (None, {"fields": ("id", "email", "password", "is_guest", "tier")}),
         ("Preferences", {"fields": ("name", "occupation", "custom_instructions")}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (
+            "Permissions",
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2", "tier")}),)
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "usable_password", "password1", "password2", "tier"),
+            },
+        ),
+    )

@@ -25,7 +25,9 @@ class GuestMiddleware(MiddlewareMixin):
             request.COOKIES.get(settings.GUEST_COOKIE_NAME)
         )
 
-    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
         if getattr(request, "guest_cookie_clear", False):
             guest_cookie_clear(response)
             return response

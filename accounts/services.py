@@ -38,7 +38,7 @@ def guest_mover_register(name: str) -> Callable[[GuestMover], GuestMover]:
 def actor_get(request: VeroRequest) -> User | None:
     """Return who is acting: the logged-in account, the guest's row if it exists, or None."""
     if request.user.is_authenticated:
-        return request.user  # type: ignore[return-value]
+        return request.user
     if request.guest is None:
         return None
     cached: User | None = getattr(request, "_guest_user", None)

@@ -103,7 +103,9 @@ def test_password_reset_sends_a_working_link(alice: User) -> None:
     response = client.post("/accounts/password/reset/", {"email": "alice@example.com"})
     assert response.status_code == 302
     assert len(mail.outbox) == 1
-    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+)", mail.outbox[0].body)
+    link = re.search(
+        r"https?://[^/\s]+(/accounts/password/reset/key/\S+)", str(mail.outbox[0].body)
+    )
     assert link is not None
     form_page = client.get(link.group(1), follow=True)
     assert form_page.status_code == 200

@@ -14,7 +14,11 @@ def test_alice_saves_her_preferences(alice_client: Client, alice: User) -> None:
     )
     assert response.status_code == 302
     alice.refresh_from_db()
-    assert (alice.name, alice.occupation, alice.custom_instructions) == ("Al", "Pilot", "Use metric.")
+    assert (alice.name, alice.occupation, alice.custom_instructions) == (
+        "Al",
+        "Pilot",
+        "Use metric.",
+    )
 
 
 def test_an_htmx_save_returns_only_the_form(alice_client: Client) -> None:
