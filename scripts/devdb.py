@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import signal
 import subprocess
 import sys
 import time
@@ -60,16 +59,31 @@ def _initdb() -> None:
     _chown_tree(PG_HOME)
     print(f"devdb: creating an embedded PostgreSQL cluster in {DATA_DIR}", flush=True)
     subprocess.run(
-        [_pg_tool("initdb"), "-D", str(DATA_DIR), "-U", DB_USER, "--auth=trust",
-         "-E", "UTF8", "--locale=C", "--no-instructions"],
-        check=True, stdout=subprocess.DEVNULL, **_run_as(),
+        [
+            _pg_tool("initdb"),
+            "-D",
+            str(DATA_DIR),
+            "-U",
+            DB_USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-instructions",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        **_run_as(),
     )
 
 
 def _is_running() -> bool:
     result = subprocess.run(
         [_pg_tool("pg_ctl"), "-D", str(DATA_DIR), "status"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, **_run_as(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+        **_run_as(),
     )
     return result.returncode == 0
 
@@ -77,18 +91,33 @@ def _is_running() -> bool:
 def _start() -> None:
     options = f"-p {PORT} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
     subprocess.run(
-        [_pg_tool("pg_ctl"), "-D", str(DATA_DIR), "-l", str(LOG_FILE), "-o", options,
-         "-w", "-t", "60", "start"],
-        check=True, stdout=subprocess.DEVNULL,
+        [
+            _pg_tool("pg_ctl"),
+            "-D",
+            str(DATA_DIR),
+            "-l",
+            str(LOG_FILE),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
         # A session of its own: Ctrl-C reaches the command, and we stop PostgreSQL after it.
-        start_new_session=True, **_run_as(),
+        start_new_session=True,
+        **_run_as(),
     )
 
 
 def _stop() -> None:
     subprocess.run(
         [_pg_tool("pg_ctl"), "-D", str(DATA_DIR), "-m", "fast", "-w", "stop"],
-        check=False, stdout=subprocess.DEVNULL, **_run_as(),
+        check=False,
+        stdout=subprocess.DEVNULL,
+        **_run_as(),
     )
 
 
@@ -128,13 +157,21 @@ def main(argv: list[str]) -> int:
         _ensure_database(base)
         env["DATABASE_URL"] = f"{base}/{DB_NAME}"
         print(f"devdb: embedded PostgreSQL on 127.0.0.1:{PORT}", flush=True)
-    # The terminal's Ctrl-C reaches the command directly; we wait for it, then clean up.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return subprocess.call(argv, env=env)
+        return _run_to_completion(argv, env)
     finally:
         if started:
             _stop()
+
+
+def _run_to_completion(argv: list[str], env: dict[str, str]) -> int:
+    """Run the command; the terminal's Ctrl-C reaches it directly, so we wait for it to exit."""
+    process = subprocess.Popen(argv, env=env)
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            continue
 
 
 if __name__ == "__main__":
