@@ -15,7 +15,7 @@ def test_a_guest_signs_up_and_lands_logged_in(page: Any) -> None:
     expect(page.get_by_role("heading", name="What can I help with?")).to_be_visible()
     page.locator(".account-summary").click()
     expect(page.locator(".account-menu")).to_contain_text("Guest")
-    page.get_by_role("link", name="Sign up").click()
+    page.locator(".account-menu").get_by_role("link", name="Sign up").click()
 
     page.get_by_label("Email").fill("newcomer@example.com")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
