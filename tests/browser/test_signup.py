@@ -18,7 +18,7 @@ def test_a_guest_signs_up_and_lands_logged_in(page: Any) -> None:
     page.locator(".account-menu").get_by_role("link", name="Sign up").click()
 
     page.get_by_label("Email").fill("newcomer@example.com")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password:").fill(PASSWORD)
     page.get_by_label("Password (again)").fill(PASSWORD)
     page.get_by_role("button", name="Sign Up").click()
 
