@@ -40,8 +40,8 @@ def _serve(port: int, database: dict[str, Any], extra_env: dict[str, str]) -> No
     child_settings.DATABASES["default"].update(database)
     use_source_static_files()
 
-    from daphne.server import Server
     from daphne.endpoints import build_endpoint_description_strings
+    from daphne.server import Server
 
     from vero.asgi import application
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 class VeroRequest(HttpRequest):
     """A request after our middleware: `guest` is set exactly when nobody is logged in."""
 
-    user: User | AnonymousUser  # type: ignore[assignment]
+    user: User | AnonymousUser
     guest: GuestSession | None
     guest_cookie_clear: bool
 
@@ -24,4 +24,4 @@ class VeroRequest(HttpRequest):
 class AuthedRequest(VeroRequest):
     """A request from a logged-in account."""
 
-    user: User  # type: ignore[assignment]
+    user: User

@@ -61,4 +61,6 @@ def healthz(request: VeroRequest) -> JsonResponse:
         "channel_layer": "ok" if _channel_layer_ok() else "error",
     }
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
+    )
