@@ -21,7 +21,6 @@ if env_file.exists():
 DEBUG: bool = env.bool("DEBUG", default=False)
 
 
-
 def _local_secret_key() -> str:
     """Return a key generated once for this checkout (var/secret_key), for single-host use."""
     from django.core.management.utils import get_random_secret_key
@@ -65,6 +64,9 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "accounts",
     "models_registry",
+    "ratelimit",
+    "realtime",
+    "chats",
 ]
 
 MIDDLEWARE = [
@@ -151,12 +153,16 @@ SOCIAL_LOGIN_ENABLED: bool = env.bool("SOCIAL_LOGIN_ENABLED", default=True)
 _social: dict[str, dict[str, object]] = {}
 if env.str("GOOGLE_CLIENT_ID", default="") and env.str("GOOGLE_CLIENT_SECRET", default=""):
     _social["google"] = {
-        "APPS": [{"client_id": env.str("GOOGLE_CLIENT_ID"), "secret": env.str("GOOGLE_CLIENT_SECRET")}],
+        "APPS": [
+            {"client_id": env.str("GOOGLE_CLIENT_ID"), "secret": env.str("GOOGLE_CLIENT_SECRET")}
+        ],
         "SCOPE": ["profile", "email"],
     }
 if env.str("GITHUB_CLIENT_ID", default="") and env.str("GITHUB_CLIENT_SECRET", default=""):
     _social["github"] = {
-        "APPS": [{"client_id": env.str("GITHUB_CLIENT_ID"), "secret": env.str("GITHUB_CLIENT_SECRET")}],
+        "APPS": [
+            {"client_id": env.str("GITHUB_CLIENT_ID"), "secret": env.str("GITHUB_CLIENT_SECRET")}
+        ],
         "SCOPE": ["user:email"],
     }
 if env.str("OIDC_SERVER_URL", default="") and env.str("OIDC_CLIENT_ID", default=""):
@@ -245,3 +251,36 @@ LOGGING = {
 
 # Heavy imports must never touch the network (LiteLLM reads its bundled cost map).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+# Model registry (models_registry): provider keys, built-in model defaults, LLM timeouts.
+# Keys stored by an admin (encrypted with SECRETS_ENCRYPTION_KEYS) override these env keys.
+SECRETS_ENCRYPTION_KEYS: list[str] = env.list("SECRETS_ENCRYPTION_KEYS", default=[])
+OPENAI_API_KEY: str = env.str("OPENAI_API_KEY", default="")
+GOOGLE_API_KEY: str = env.str("GOOGLE_API_KEY", default="") or env.str(
+    "GOOGLE_GENERATIVE_AI_API_KEY", default=""
+)
+OPENROUTER_API_KEY: str = env.str("OPENROUTER_API_KEY", default="")
+XAI_API_KEY: str = env.str("XAI_API_KEY", default="")
+OLLAMA_BASE_URL: str = env.str("OLLAMA_BASE_URL", default="")
+# The model new chats start with (else the user's first allowed one). GUEST_MODELS and
+# REGULAR_MODELS apply only while the tier rows are missing, so the app boots cold.
+DEFAULT_CHAT_MODEL: str = env.str("DEFAULT_CHAT_MODEL", default="openai:gpt-6-luna")
+GUEST_MODELS: list[str] = env.list(
+    "GUEST_MODELS",
+    default=["openai:gpt-6-luna", "google:gemini-3.5-flash-lite", "anthropic:claude-haiku-5.5"],
+)
+REGULAR_MODELS: list[str] = env.list(
+    "REGULAR_MODELS",
+    default=[
+        "openai:gpt-6-luna",
+        "openai:gpt-6.1-terra",
+        "openai:gpt-5.2",
+        "google:gemini-3.5-flash-lite",
+        "google:gemini-3.8-flash",
+        "anthropic:claude-haiku-5.5",
+        "anthropic:claude-sonnet-5.5",
+        "xai:grok-4.7",
+    ],
+)
+LLM_CONNECT_TIMEOUT_SECONDS: float = env.float("LLM_CONNECT_TIMEOUT_SECONDS", default=15.0)
+LLM_IDLE_TIMEOUT_SECONDS: float = env.float("LLM_IDLE_TIMEOUT_SECONDS", default=120.0)
