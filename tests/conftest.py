@@ -9,6 +9,8 @@ from django.test import Client
 from accounts.guests import guest_token_issue
 from accounts.models import User
 
+pytest_plugins = ["tests.fixtures_fake_provider"]
+
 PASSWORD = "correct horse battery staple"
 
 
