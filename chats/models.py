@@ -1,0 +1,176 @@
+"""Conversations: a chat is a tree of messages whose branches are named by ltree paths.
+
+A branch is a chain of messages, each the parent of the next. Appending under a branch's last
+message continues the branch; an alternative (edit, regenerate) under a message that already
+has a child starts a new branch forked at that message. Nothing that exists ever moves. See
+DESIGN.md section 4 and shared/research/tree-storage.md for the measurements behind this.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+import django_ltree.lookups  # noqa: F401  (registers the ltree lookups on PathField)
+from django.conf import settings
+from django.db import models
+from django_ltree.fields import PathField
+
+
+class Chat(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chats"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # model, reasoning_effort, allowed tools: what new messages in this chat default to.
+    settings = models.JSONField(default=dict, blank=True)
+    # Which root branch is shown (a position among the chat's first messages, oldest first).
+    root_message_index = models.IntegerField(null=True, blank=True)
+    parent_chat = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks"
+    )
+    forked_from_message = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    fork_depth = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-updated_at", "id"], name="chat_user_updated_idx")]
+
+    def __str__(self) -> str:
+        return self.title or "New chat"
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "New chat"
+
+
+class Branch(models.Model):
+    """A chain of messages; its path is the parent branch's path plus one base-36 label."""
+
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="branches")
+    parent_branch = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    # The message of the parent branch after which this branch starts (null for root branches).
+    fork_message = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    path = PathField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    LABEL_WIDTH: ClassVar[int] = 4  # 36**4 = 1,679,616 siblings per parent branch
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chat", "path"], name="branch_chat_path_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming"
+        COMPLETE = "complete"
+        STOPPED = "stopped"
+        ERROR = "error"
+        INTERRUPTED = "interrupted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    # Never changes when alternatives are added; null for the chat's first messages.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    # [{"type": "text"|"reasoning", "text": …}, {"type": "tool-call", "id", "name", "arguments"},
+    #  {"type": "tool-result", "id", "result"}, {"type": "file", "attachment_id", …}]
+    parts = models.JSONField(default=list, blank=True)
+    model_id = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    error = models.TextField(blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    # Position among this message's children (creation order) of the one shown.
+    selected_child_index = models.IntegerField(null=True, blank=True)
+    # Sanitized HTML of a finished message's text, rendered once.
+    html = models.TextField(blank=True)
+    # Number of stream deltas included in `parts` (the replay/resume cursor).
+    stream_seq = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["branch", "seq"],
+                name="message_branch_seq_unique",
+                # Shifting a branch's tail must not trip over transient duplicates.
+                deferrable=models.Deferrable.IMMEDIATE,
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["heartbeat_at"],
+                name="message_streaming_idx",
+                condition=models.Q(status="streaming"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.id}"
+
+    @property
+    def text(self) -> str:
+        return "".join(part.get("text", "") for part in self.parts if part.get("type") == "text")
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(
+            part.get("text", "") for part in self.parts if part.get("type") == "reasoning"
+        )
+
+
+class ChatDeletion(models.Model):
+    """A tombstone, so other devices' caches learn a chat is gone; pruned after retention."""
+
+    chat_id = models.UUIDField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_deletions"
+    )
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "deleted_at"], name="chatdeletion_user_idx")]
+
+
+class TokenUsage(models.Model):
+    """One row per generation, for analytics and cost."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_usage"
+    )
+    chat_id = models.UUIDField(null=True, blank=True)
+    message_id = models.UUIDField(null=True, blank=True)
+    model_id = models.CharField(max_length=200)
+    provider = models.CharField(max_length=100, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="tokenusage_user_idx")]
