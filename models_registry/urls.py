@@ -1,3 +1,7 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from models_registry import api
+
+urlpatterns = [
+    path("api/models", api.model_list, name="api-models"),
+]

@@ -4,28 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Tier',
+            name="Tier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=40, unique=True)),
-                ('name', models.CharField(max_length=80)),
-                ('bucket_capacity', models.PositiveIntegerField(default=20)),
-                ('refill_amount', models.PositiveIntegerField(default=20)),
-                ('refill_interval_seconds', models.PositiveIntegerField(default=3600)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=40, unique=True)),
+                ("name", models.CharField(max_length=80)),
+                ("bucket_capacity", models.PositiveIntegerField(default=20)),
+                ("refill_amount", models.PositiveIntegerField(default=20)),
+                ("refill_interval_seconds", models.PositiveIntegerField(default=3600)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['bucket_capacity', 'slug'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('refill_interval_seconds__gt', 0)), name='tier_refill_interval_positive')],
+                "ordering": ["bucket_capacity", "slug"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("refill_interval_seconds__gt", 0)),
+                        name="tier_refill_interval_positive",
+                    )
+                ],
             },
         ),
     ]

@@ -7,7 +7,11 @@ from models_registry.services import registry_seed
 
 
 class Command(BaseCommand):
-    help = "Insert the default tiers (idempotent; --reset overwrites admin edits)."
+    help = (
+        "Insert the default creators, providers, models and tiers from models_registry/data/"
+        "registry.json, and refresh the rows no admin edited (idempotent; --reset overwrites "
+        "admin edits too)."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--reset", action="store_true", help="overwrite rows an admin edited")
@@ -15,6 +19,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, reset: bool, **options: Any) -> None:
         report = registry_seed(reset=reset)
         self.stdout.write(
-            f"registry: {report.created} created, {report.updated} reset, "
-            f"{report.unchanged} left as they were"
+            f"registry: {report.created} created, {report.updated} updated, "
+            f"{report.unchanged} unchanged, {report.kept_admin_edits} kept as an admin edited them"
         )

@@ -1,0 +1,208 @@
+"""What a provider call needs and what it yields: plain types, no I/O, no heavy imports.
+
+`resolver.resolve()` produces a `CallTarget`; `llm.py` consumes it and yields the deltas
+below or raises the `LLMError`s below, whichever engine serves the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+Engine = Literal["openai_compatible", "litellm"]
+ENGINE_OPENAI_COMPATIBLE: Engine = "openai_compatible"
+ENGINE_LITELLM: Engine = "litellm"
+
+_MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model accepts and can do; the UI offers and the server accepts only these."""
+
+    input_modalities: tuple[str, ...] = ()
+    supports_tools: bool = False
+    supports_reasoning: bool = False
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+
+    def accepts(self, modality: str) -> bool:
+        return modality == "text" or modality in self.input_modalities
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one call used. Input includes cached input; output includes reasoning."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_input_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """USD per million tokens on one provider; None where the provider's price is unknown."""
+
+    input_per_million: Decimal | None = None
+    output_per_million: Decimal | None = None
+    reasoning_per_million: Decimal | None = None
+    cached_input_per_million: Decimal | None = None
+
+    def cost(self, usage: Usage) -> Decimal | None:
+        """Return the USD cost of `usage`, or None when the input or output price is unknown."""
+        if self.input_per_million is None or self.output_per_million is None:
+            return None
+        cached_price = self.cached_input_per_million
+        if cached_price is None:
+            cached_price = self.input_per_million
+        reasoning_price = self.reasoning_per_million
+        if reasoning_price is None:
+            reasoning_price = self.output_per_million
+        cached = min(usage.cached_input_tokens, usage.input_tokens)
+        reasoning = min(usage.reasoning_tokens, usage.output_tokens)
+        total = (
+            (usage.input_tokens - cached) * self.input_per_million
+            + cached * cached_price
+            + (usage.output_tokens - reasoning) * self.output_per_million
+            + reasoning * reasoning_price
+        )
+        return total / _MILLION
+
+
+# Which engine serves each provider kind, and LiteLLM's prefix for it.
+KIND_ENGINE: Mapping[str, Engine] = {
+    "openai": ENGINE_OPENAI_COMPATIBLE,
+    "openrouter": ENGINE_OPENAI_COMPATIBLE,
+    "xai": ENGINE_OPENAI_COMPATIBLE,
+    "custom": ENGINE_OPENAI_COMPATIBLE,
+    "google": ENGINE_LITELLM,
+}
+_LITELLM_PREFIX: Mapping[str, str] = {
+    "openai": "openai",
+    "openrouter": "openrouter",
+    "xai": "xai",
+    "custom": "openai",
+    "google": "gemini",
+}
+
+
+@dataclass(frozen=True)
+class CallTarget:
+    """Everything one call to a model needs: where, with which key, as which model string."""
+
+    model_id: str
+    engine: Engine
+    provider_slug: str
+    provider_kind: str
+    provider_model: str
+    api_base: str | None
+    api_key: str | None = field(repr=False)
+    extra_params: Mapping[str, Any] = field(default_factory=dict)
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    pricing: Pricing = field(default_factory=Pricing)
+
+    @property
+    def litellm_model(self) -> str:
+        """The model string LiteLLM routes on, e.g. `gemini/gemini-3.8-flash`."""
+        return f"{_LITELLM_PREFIX[self.provider_kind]}/{self.provider_model}"
+
+    @property
+    def is_openai_compatible(self) -> bool:
+        return KIND_ENGINE.get(self.provider_kind) == ENGINE_OPENAI_COMPATIBLE
+
+
+# -- deltas -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of tool call `index`: the first carries id and name, the rest arguments."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageDelta:
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class FinishDelta:
+    """The last delta of every complete stream."""
+
+    reason: str
+
+
+Delta = TextDelta | ReasoningDelta | ToolCallDelta | UsageDelta | FinishDelta
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class LLMError(Exception):
+    """A provider call failed; `code` is stable, the message is fit to show to the user."""
+
+    code = "provider_error"
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ProviderAuthError(LLMError):
+    code = "provider_auth"
+
+
+class ProviderRateLimitError(LLMError):
+    code = "provider_rate_limited"
+    retryable = True
+
+    def __init__(
+        self, message: str, *, status: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class ProviderBadRequestError(LLMError):
+    code = "provider_bad_request"
+
+
+class ProviderServerError(LLMError):
+    code = "provider_server_error"
+    retryable = True
+
+
+class ProviderUnreachableError(LLMError):
+    code = "provider_unreachable"
+    retryable = True
+
+
+class ProviderTimeoutError(LLMError):
+    code = "provider_timeout"
+    retryable = True
+
+
+class StreamInterruptedError(LLMError):
+    """The stream started and then broke: dropped, an error event, or data we cannot read."""
+
+    code = "stream_interrupted"
+    retryable = True
