@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ChatsConfig(AppConfig):
     name = "chats"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from accounts.services import guest_mover_register
+        from chats.services import chats_move_to_account
+
+        guest_mover_register("chats")(chats_move_to_account)

@@ -154,6 +154,9 @@ class ChatDeletion(models.Model):
     class Meta:
         indexes = [models.Index(fields=["user", "deleted_at"], name="chatdeletion_user_idx")]
 
+    def __str__(self) -> str:
+        return f"chat {self.chat_id} deleted {self.deleted_at:%Y-%m-%d}"
+
 
 class TokenUsage(models.Model):
     """One row per generation, for analytics and cost."""
@@ -174,3 +177,6 @@ class TokenUsage(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "created_at"], name="tokenusage_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}: {self.input_tokens} in, {self.output_tokens} out"

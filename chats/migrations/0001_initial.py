@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,108 +17,247 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Chat',
+            name="Chat",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('title', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('settings', models.JSONField(blank=True, default=dict)),
-                ('root_message_index', models.IntegerField(blank=True, null=True)),
-                ('fork_depth', models.PositiveIntegerField(default=0)),
-                ('parent_chat', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='forks', to='chats.chat')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chats', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("title", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("settings", models.JSONField(blank=True, default=dict)),
+                ("root_message_index", models.IntegerField(blank=True, null=True)),
+                ("fork_depth", models.PositiveIntegerField(default=0)),
+                (
+                    "parent_chat",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="forks",
+                        to="chats.chat",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chats",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Branch',
+            name="Branch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('path', django_ltree.fields.PathField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('parent_branch', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='children', to='chats.branch')),
-                ('chat', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='branches', to='chats.chat')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("path", django_ltree.fields.PathField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "parent_branch",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="children",
+                        to="chats.branch",
+                    ),
+                ),
+                (
+                    "chat",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="branches",
+                        to="chats.chat",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('seq', models.PositiveIntegerField()),
-                ('role', models.CharField(choices=[('user', 'User'), ('assistant', 'Assistant')], max_length=16)),
-                ('parts', models.JSONField(blank=True, default=list)),
-                ('model_id', models.CharField(blank=True, max_length=200)),
-                ('status', models.CharField(choices=[('streaming', 'Streaming'), ('complete', 'Complete'), ('stopped', 'Stopped'), ('error', 'Error'), ('interrupted', 'Interrupted')], default='complete', max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('usage', models.JSONField(blank=True, null=True)),
-                ('selected_child_index', models.IntegerField(blank=True, null=True)),
-                ('html', models.TextField(blank=True)),
-                ('stream_seq', models.PositiveIntegerField(default=0)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('branch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='chats.branch')),
-                ('chat', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='chats.chat')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='chats.message')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("seq", models.PositiveIntegerField()),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("user", "User"), ("assistant", "Assistant")], max_length=16
+                    ),
+                ),
+                ("parts", models.JSONField(blank=True, default=list)),
+                ("model_id", models.CharField(blank=True, max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("streaming", "Streaming"),
+                            ("complete", "Complete"),
+                            ("stopped", "Stopped"),
+                            ("error", "Error"),
+                            ("interrupted", "Interrupted"),
+                        ],
+                        default="complete",
+                        max_length=16,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("usage", models.JSONField(blank=True, null=True)),
+                ("selected_child_index", models.IntegerField(blank=True, null=True)),
+                ("html", models.TextField(blank=True)),
+                ("stream_seq", models.PositiveIntegerField(default=0)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "branch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="chats.branch",
+                    ),
+                ),
+                (
+                    "chat",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="chats.chat",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="chats.message",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='chat',
-            name='forked_from_message',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='chats.message'),
+            model_name="chat",
+            name="forked_from_message",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="chats.message",
+            ),
         ),
         migrations.AddField(
-            model_name='branch',
-            name='fork_message',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='chats.message'),
+            model_name="branch",
+            name="fork_message",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="chats.message",
+            ),
         ),
         migrations.CreateModel(
-            name='TokenUsage',
+            name="TokenUsage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chat_id', models.UUIDField(blank=True, null=True)),
-                ('message_id', models.UUIDField(blank=True, null=True)),
-                ('model_id', models.CharField(max_length=200)),
-                ('provider', models.CharField(blank=True, max_length=100)),
-                ('input_tokens', models.PositiveIntegerField(default=0)),
-                ('output_tokens', models.PositiveIntegerField(default=0)),
-                ('reasoning_tokens', models.PositiveIntegerField(default=0)),
-                ('cached_input_tokens', models.PositiveIntegerField(default=0)),
-                ('cost_usd', models.DecimalField(blank=True, decimal_places=8, max_digits=14, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='token_usage', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chat_id", models.UUIDField(blank=True, null=True)),
+                ("message_id", models.UUIDField(blank=True, null=True)),
+                ("model_id", models.CharField(max_length=200)),
+                ("provider", models.CharField(blank=True, max_length=100)),
+                ("input_tokens", models.PositiveIntegerField(default=0)),
+                ("output_tokens", models.PositiveIntegerField(default=0)),
+                ("reasoning_tokens", models.PositiveIntegerField(default=0)),
+                ("cached_input_tokens", models.PositiveIntegerField(default=0)),
+                (
+                    "cost_usd",
+                    models.DecimalField(blank=True, decimal_places=8, max_digits=14, null=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="token_usage",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ChatDeletion',
+            name="ChatDeletion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('chat_id', models.UUIDField()),
-                ('deleted_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chat_deletions', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("chat_id", models.UUIDField()),
+                ("deleted_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chat_deletions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['user', 'deleted_at'], name='chatdeletion_user_idx')],
+                "indexes": [
+                    models.Index(fields=["user", "deleted_at"], name="chatdeletion_user_idx")
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('status', 'streaming')), fields=['heartbeat_at'], name='message_streaming_idx'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("status", "streaming")),
+                fields=["heartbeat_at"],
+                name="message_streaming_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(deferrable=django.db.models.constraints.Deferrable['IMMEDIATE'], fields=('branch', 'seq'), name='message_branch_seq_unique'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                deferrable=django.db.models.constraints.Deferrable["IMMEDIATE"],
+                fields=("branch", "seq"),
+                name="message_branch_seq_unique",
+            ),
         ),
         migrations.AddIndex(
-            model_name='chat',
-            index=models.Index(fields=['user', '-updated_at', 'id'], name='chat_user_updated_idx'),
+            model_name="chat",
+            index=models.Index(fields=["user", "-updated_at", "id"], name="chat_user_updated_idx"),
         ),
         migrations.AddConstraint(
-            model_name='branch',
-            constraint=models.UniqueConstraint(fields=('chat', 'path'), name='branch_chat_path_unique'),
+            model_name="branch",
+            constraint=models.UniqueConstraint(
+                fields=("chat", "path"), name="branch_chat_path_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='tokenusage',
-            index=models.Index(fields=['user', 'created_at'], name='tokenusage_user_idx'),
+            model_name="tokenusage",
+            index=models.Index(fields=["user", "created_at"], name="tokenusage_user_idx"),
         ),
     ]
