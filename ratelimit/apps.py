@@ -5,3 +5,9 @@ class RatelimitConfig(AppConfig):
     name = "ratelimit"
     verbose_name = "Rate limits"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from accounts.services import guest_mover_register
+        from ratelimit.services import ratelimit_guest_move
+
+        guest_mover_register("ratelimit")(ratelimit_guest_move)

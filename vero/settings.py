@@ -284,3 +284,16 @@ REGULAR_MODELS: list[str] = env.list(
 )
 LLM_CONNECT_TIMEOUT_SECONDS: float = env.float("LLM_CONNECT_TIMEOUT_SECONDS", default=15.0)
 LLM_IDLE_TIMEOUT_SECONDS: float = env.float("LLM_IDLE_TIMEOUT_SECONDS", default=120.0)
+
+# Rate limits (ratelimit): token buckets. The "platform" bucket (generation on platform models)
+# is configured per tier in the admin; these configure the other two. A bucket holds CAPACITY
+# tokens and gains REFILL_AMOUNT every REFILL_INTERVAL_SECONDS (whole refills, never above
+# CAPACITY). Own keys get their own bucket so platform quotas never throttle them; it only
+# guards the server against runaway clients.
+GENERATION_COST: int = env.int("GENERATION_COST", default=1)
+BYOK_BUCKET_CAPACITY: int = env.int("BYOK_BUCKET_CAPACITY", default=60)
+BYOK_REFILL_AMOUNT: int = env.int("BYOK_REFILL_AMOUNT", default=10)
+BYOK_REFILL_INTERVAL_SECONDS: int = env.int("BYOK_REFILL_INTERVAL_SECONDS", default=60)
+SYNC_BUCKET_CAPACITY: int = env.int("SYNC_BUCKET_CAPACITY", default=120)
+SYNC_REFILL_AMOUNT: int = env.int("SYNC_REFILL_AMOUNT", default=60)
+SYNC_REFILL_INTERVAL_SECONDS: int = env.int("SYNC_REFILL_INTERVAL_SECONDS", default=60)

@@ -1,0 +1,80 @@
+"""What a bucket is, independent of storage: its configuration, the refill rule, and the words.
+
+`refill` is the Python twin of the refill in `services.CONSUME_SQL`; the tests hold them equal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ratelimit.models import Bucket
+
+_NOUNS = {
+    Bucket.PLATFORM: ("message", "messages"),
+    Bucket.BYOK: ("message", "messages"),
+    Bucket.SYNC: ("sync request", "sync requests"),
+}
+
+
+@dataclass(frozen=True)
+class BucketConfig:
+    capacity: int
+    refill_amount: int
+    refill_interval_seconds: int
+
+
+@dataclass(frozen=True)
+class Refilled:
+    tokens: int
+    refilled_at: datetime
+
+
+def refill(*, tokens: int, refilled_at: datetime, config: BucketConfig, now: datetime) -> Refilled:
+    """Return the bucket after adding the whole intervals elapsed since `refilled_at`."""
+    interval = max(1, config.refill_interval_seconds)
+    # A clock that went backwards (another host, a test's `now`) must not remove tokens.
+    elapsed = max(0.0, (now - refilled_at).total_seconds())
+    intervals = math.floor(elapsed / interval)
+    refilled = min(config.capacity, tokens + intervals * config.refill_amount)
+    if refilled >= config.capacity:
+        # A full bucket banks no time: the next interval starts when it is next used.
+        return Refilled(tokens=refilled, refilled_at=now)
+    return Refilled(
+        tokens=refilled, refilled_at=refilled_at + timedelta(seconds=intervals * interval)
+    )
+
+
+def seconds_until(
+    *, tokens: int, wanted: int, refilled_at: datetime, config: BucketConfig, now: datetime
+) -> int | None:
+    """Return how long until the bucket holds `wanted` tokens; None if it never will."""
+    if tokens >= wanted:
+        return 0
+    if wanted > config.capacity or config.refill_amount <= 0:
+        return None
+    intervals = math.ceil((wanted - tokens) / config.refill_amount)
+    ready_at = refilled_at + timedelta(seconds=intervals * max(1, config.refill_interval_seconds))
+    return max(1, math.ceil((ready_at - now).total_seconds()))
+
+
+def noun(*, bucket: str, count: int) -> str:
+    singular, plural = _NOUNS.get(Bucket(bucket), ("request", "requests"))
+    return singular if count == 1 else plural
+
+
+def wait_humanize(seconds: int) -> str:
+    """Say a wait the way a person would: "40 s", "12 min", "1 h 5 min", "3 h", "2 days"."""
+    if seconds < 60:
+        return f"{max(seconds, 1)} s"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 3 and minutes:
+        return f"{hours} h {minutes} min"
+    hours = round(seconds / 3600)
+    if hours < 48:
+        return f"{hours} h"
+    return f"{round(seconds / 86400)} days"
