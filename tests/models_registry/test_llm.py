@@ -212,7 +212,7 @@ async def test_a_rate_limit_says_when_to_retry(fake_llm: FakeProvider, engine: E
     ids=["dropped", "error-event", "garbage"],
 )
 async def test_a_stream_broken_midway_is_interrupted_after_the_deltas_it_gave(
-    fake_llm: FakeProvider, engine: Engine, misbehaviour: dict[str, int]
+    fake_llm: FakeProvider, engine: Engine, misbehaviour: dict[str, Any]
 ) -> None:
     fake_llm.enqueue(Script(text="one two three four five six", **misbehaviour))
     received: list[str] = []
