@@ -20,10 +20,14 @@ from chats.models import Branch, Chat, Message
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
-def chat_lock(*, chat_id: uuid.UUID) -> None:
-    """Take the chat's row lock; every structural write holds it until commit."""
+def chat_lock(*, chat_id: uuid.UUID) -> bool:
+    """Take the chat's row lock; every structural write holds it until commit.
+
+    Returns False when the chat no longer exists (deleted by a writer that held the lock).
+    """
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM chats_chat WHERE id = %s FOR NO KEY UPDATE", [chat_id])
+        return cursor.fetchone() is not None
 
 
 def _label(number: int) -> str:
@@ -36,17 +40,30 @@ def _label(number: int) -> str:
     return "".join(reversed(digits))
 
 
-def _next_branch_path(*, chat_id: uuid.UUID, parent_branch: Branch | None) -> str:
-    """Return the parent's path plus the largest existing child label + 1 (never reuse one)."""
+def next_branch_paths(
+    *, chat_id: uuid.UUID, parent_branch_id: int | None, parent_path: str | None, count: int = 1
+) -> list[str]:
+    """Return `count` fresh child paths: the largest existing child label + 1, + 2, ….
+
+    Never the number of children: after a delete that would reuse a label and collide.
+    """
     last = (
-        Branch.objects.filter(chat_id=chat_id, parent_branch=parent_branch)
+        Branch.objects.filter(chat_id=chat_id, parent_branch_id=parent_branch_id)
         .order_by("-path")
         .values_list("path", flat=True)
         .first()
     )
-    number = int(str(last).rsplit(".", 1)[-1], 36) + 1 if last else 0
-    label = _label(number)
-    return f"{parent_branch.path}.{label}" if parent_branch else label
+    start = int(str(last).rsplit(".", 1)[-1], 36) + 1 if last else 0
+    labels = [_label(start + offset) for offset in range(count)]
+    return [f"{parent_path}.{label}" if parent_path else label for label in labels]
+
+
+def _next_branch_path(*, chat_id: uuid.UUID, parent_branch: Branch | None) -> str:
+    return next_branch_paths(
+        chat_id=chat_id,
+        parent_branch_id=parent_branch.id if parent_branch else None,
+        parent_path=str(parent_branch.path) if parent_branch else None,
+    )[0]
 
 
 def message_append(
@@ -74,7 +91,9 @@ def message_append(
             chat=chat, branch=branch, seq=0, parent=None, role=role, parts=parts,
             model_id=model_id, status=status, heartbeat_at=heartbeat,
         )  # fmt: skip
-        roots = Message.objects.filter(chat=chat, parent__isnull=True).count()
+        # Every root branch starts with one first message; counting the chat's few branches
+        # avoids scanning all its messages for a null parent.
+        roots = Branch.objects.filter(chat_id=chat.id, parent_branch__isnull=True).count()
         chat.root_message_index = roots - 1
         return message
 
@@ -103,6 +122,30 @@ def message_append(
     return message
 
 
+@dataclass(frozen=True)
+class PathStep:
+    """A message on the active path with its place among its siblings ("< index+1/count >")."""
+
+    message_id: uuid.UUID
+    index: int
+    count: int
+
+
+@dataclass(frozen=True)
+class TreeMapNode:
+    """One node of the compact tree map: rows by depth, columns by leaf order."""
+
+    message_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    depth: int
+    index: int  # position among its siblings
+    sibling_count: int
+    column: int  # leftmost leaf column of its subtree, for drawing
+    role: str
+    status: str
+    on_active_path: bool
+
+
 @dataclass
 class ChatTree:
     """A chat's messages as a tree: structure only (content is loaded for what is shown)."""
@@ -113,12 +156,21 @@ class ChatTree:
     root_index: int | None
     roles: dict[uuid.UUID, str] = field(default_factory=dict)
     statuses: dict[uuid.UUID, str] = field(default_factory=dict)
+    _index_of: dict[uuid.UUID, int] | None = field(default=None, repr=False)
 
     def _pick(self, options: Sequence[uuid.UUID], index: int | None) -> uuid.UUID:
         # An out-of-range (or missing) selection falls back to the newest sibling.
         if index is None or not 0 <= index < len(options):
             return options[-1]
         return options[index]
+
+    def selected_child(self, parent_id: uuid.UUID | None) -> uuid.UUID | None:
+        """Return the child shown under `parent_id` (None: the shown first message)."""
+        options = self.children.get(parent_id, [])
+        if not options:
+            return None
+        index = self.root_index if parent_id is None else self.selected.get(parent_id)
+        return self._pick(options, index)
 
     def active_path(self) -> list[uuid.UUID]:
         """Return the shown route from a first message to a leaf, following the selections."""
@@ -144,6 +196,78 @@ class ChatTree:
 
     def siblings(self, message_id: uuid.UUID) -> list[uuid.UUID]:
         return self.children.get(self.parent_of.get(message_id), [])
+
+    def position(self, message_id: uuid.UUID) -> PathStep:
+        """Return where `message_id` sits among its siblings (index and count)."""
+        if self._index_of is None:
+            # One pass over all children lists instead of a list.index() per lookup.
+            self._index_of = {
+                child: index
+                for options in self.children.values()
+                for index, child in enumerate(options)
+            }
+        return PathStep(
+            message_id=message_id,
+            index=self._index_of[message_id],
+            count=len(self.siblings(message_id)),
+        )
+
+    def active_path_steps(self) -> list[PathStep]:
+        """Return the active path with each message's sibling position, for "< 2/3 >"."""
+        return [self.position(message_id) for message_id in self.active_path()]
+
+    def descendants(self, message_id: uuid.UUID) -> list[uuid.UUID]:
+        """Return every message under `message_id` (not itself), parents before children."""
+        found: list[uuid.UUID] = []
+        stack = list(reversed(self.children.get(message_id, [])))
+        while stack:
+            current = stack.pop()
+            found.append(current)
+            stack.extend(reversed(self.children.get(current, [])))
+        return found
+
+    def tree_map(self) -> list[TreeMapNode]:
+        """Return every message as a map node in depth-first order, without recursion.
+
+        Leaves take consecutive columns from left to right; a parent sits above the column of
+        its first leaf, so a linear run is a straight vertical line.
+        """
+        active = set(self.active_path())
+        order: list[tuple[uuid.UUID, int]] = []  # (message, depth), parents before children
+        columns: dict[uuid.UUID, int] = {}
+        # Nodes seen since the last leaf: their first leaf is the next one placed.
+        waiting: list[uuid.UUID] = []
+        leaves = 0
+        stack = [(root, 0) for root in reversed(self.children.get(None, []))]
+        while stack:
+            message_id, depth = stack.pop()
+            order.append((message_id, depth))
+            waiting.append(message_id)
+            kids = self.children.get(message_id, [])
+            if kids:
+                stack.extend((child, depth + 1) for child in reversed(kids))
+                continue
+            for waiting_id in waiting:
+                columns[waiting_id] = leaves
+            waiting.clear()
+            leaves += 1
+        nodes = []
+        for message_id, depth in order:
+            step = self.position(message_id)
+            nodes.append(
+                TreeMapNode(
+                    message_id=message_id,
+                    parent_id=self.parent_of.get(message_id),
+                    depth=depth,
+                    index=step.index,
+                    sibling_count=step.count,
+                    column=columns[message_id],
+                    role=self.roles.get(message_id, ""),
+                    status=self.statuses.get(message_id, ""),
+                    on_active_path=message_id in active,
+                )
+            )
+        return nodes
 
     def __len__(self) -> int:
         return len(self.parent_of)
@@ -172,6 +296,31 @@ def chat_tree_load(*, chat: Chat) -> ChatTree:
         "id", "parent_id", "created_at", "selected_child_index", "role", "status"
     )
     return chat_tree_build(rows, root_index=chat.root_message_index)
+
+
+def chat_forks(*, chat: Chat) -> list[Chat]:
+    """Return the chats forked from `chat`, oldest first."""
+    return list(Chat.objects.filter(parent_chat_id=chat.id).order_by("created_at", "id"))
+
+
+def chat_lineage(*, chat: Chat) -> list[Chat]:
+    """Return the chats `chat` descends from by forks, the original first, in one query."""
+    ancestors = Chat.objects.raw(
+        """
+        WITH RECURSIVE lineage(id, parent_chat_id, level) AS (
+            SELECT id, parent_chat_id, 0 FROM chats_chat WHERE id = %s
+            UNION ALL
+            SELECT c.id, c.parent_chat_id, l.level + 1
+            FROM chats_chat c JOIN lineage l ON c.id = l.parent_chat_id
+            WHERE l.level < 1000
+        )
+        SELECT c.* FROM chats_chat c JOIN lineage l ON c.id = l.id
+        WHERE l.level > 0 AND c.user_id = %s
+        ORDER BY l.level DESC
+        """,
+        [chat.id, chat.user_id],
+    )
+    return list(ancestors)
 
 
 def messages_by_id(*, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, Message]:

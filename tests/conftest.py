@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -76,3 +78,43 @@ def admin_client(admin_user: User) -> Client:  # overrides pytest-django's admin
     client = Client()
     client.force_login(admin_user)
     return client
+
+
+FAKE_MODEL_ID = "fake:fake-model"
+
+
+def fake_model_register(base_url: str) -> str:
+    """Register the fake provider as a custom endpoint serving `fake:fake-model` to every tier."""
+    from models_registry.models import Creator, Model, ModelProvider, Provider, Tier
+
+    creator, _ = Creator.objects.get_or_create(slug="fake", defaults={"name": "Fake Labs"})
+    provider, _ = Provider.objects.update_or_create(
+        slug="fake-provider",
+        defaults={"name": "Fake provider", "kind": "custom", "base_url": base_url, "enabled": True},
+    )
+    model, _ = Model.objects.get_or_create(
+        id=FAKE_MODEL_ID,
+        defaults={"creator": creator, "display_name": "Fake Model", "input_modalities": ["text"]},
+    )
+    ModelProvider.objects.get_or_create(
+        model=model,
+        provider=provider,
+        defaults={
+            "provider_model_id": "fake-model",
+            "is_default": True,
+            "price_input_per_million": 1,
+            "price_output_per_million": 2,
+        },
+    )
+    for slug, name in (("guest", "Guest"), ("regular", "Regular")):
+        Tier.objects.update_or_create(
+            slug=slug,
+            defaults={"name": name, "includes_all_models": True, "bucket_capacity": 100,
+                      "refill_amount": 100, "refill_interval_seconds": 3600},
+        )  # fmt: skip
+    return FAKE_MODEL_ID
+
+
+@pytest.fixture
+def fake_model(db: None, fake_llm: Any) -> str:
+    return fake_model_register(fake_llm.base_url)

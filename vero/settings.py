@@ -97,6 +97,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.actor",
+                "chats.context_processors.sidebar",
             ],
         },
     },
@@ -248,6 +249,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Chats: limits, generation and the reaper.
+MAX_MESSAGE_LENGTH: int = env.int("MAX_MESSAGE_LENGTH", default=16_000)
+# Default cap on an answer's length; a model's own max output, when lower, wins.
+MAX_OUTPUT_TOKENS: int = env.int("MAX_OUTPUT_TOKENS", default=4096)
+# The small model that titles new chats (a model id); empty: the chat's own model.
+TITLE_MODEL: str = env.str("TITLE_MODEL", default="")
+GENERATION_CHECKPOINT_SECONDS: float = env.float("GENERATION_CHECKPOINT_SECONDS", default=1.0)
+# A `streaming` answer whose heartbeat is older than this is marked `interrupted`.
+STREAM_STALE_SECONDS: int = env.int("STREAM_STALE_SECONDS", default=60)
+STREAM_REAPER_INTERVAL_SECONDS: int = env.int("STREAM_REAPER_INTERVAL_SECONDS", default=30)
+CHAT_LIST_PAGE_SIZE: int = env.int("CHAT_LIST_PAGE_SIZE", default=50)
 
 # Heavy imports must never touch the network (LiteLLM reads its bundled cost map).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -7,10 +7,10 @@ admin.site.site_header = "Vero administration"
 admin.site.site_title = "Vero admin"
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("models_registry.urls")),
+    path("", include("chats.urls")),
 ]

@@ -1,4 +1,4 @@
-"""Pages that belong to no single app: the shell's home and the health check."""
+"""Pages that belong to no single app: the health check."""
 
 from __future__ import annotations
 
@@ -8,19 +8,13 @@ import uuid
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from vero.http import VeroRequest
 
 logger = logging.getLogger(__name__)
-
-
-@require_GET
-def home(request: VeroRequest) -> HttpResponse:
-    return render(request, "home.html")
 
 
 def _database_ok() -> bool:

@@ -1,0 +1,673 @@
+"""Versions, selections, deletes and forks on a chat's branch tree.
+
+Every operation here takes the chat's row lock first, re-reads what it changes under that lock
+(a caller's instance may be stale), writes with set-based statements over ltree branch paths,
+publishes exactly one realtime event and runs in one transaction. The storage design and the
+traps these functions avoid are in DESIGN.md section 4 and shared/research/tree-storage.md.
+
+Children of a message are ordered by creation (created_at, id); `selected_child_index` and
+`Chat.root_message_index` are positions in that order, so every delete re-points the parent's
+selection at the same logical child.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from chats.models import Branch, Chat, Message
+from chats.tree import chat_lock, chat_tree_build, message_append, next_branch_paths
+from realtime.events import publish
+
+# ---------------------------------------------------------------------------------------------
+# Errors: each has a stable code for the JSON API and a sentence for the HTML partial.
+
+
+class TreeError(Exception):
+    """A tree operation was refused; nothing was changed."""
+
+    code: ClassVar[str] = "tree_error"
+    default_message: ClassVar[str] = "This change to the conversation is not possible."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+
+class ChatNotFound(TreeError):
+    code = "chat_not_found"
+    default_message = "This chat no longer exists."
+
+
+class MessageNotInChat(TreeError):
+    code = "message_not_in_chat"
+    default_message = "This message is not part of this chat (or no longer exists)."
+
+
+class WrongRole(TreeError):
+    code = "wrong_role"
+    default_message = "This operation does not apply to this kind of message."
+
+
+class SelectionOutOfRange(TreeError):
+    code = "selection_out_of_range"
+    default_message = "There is no version with that number."
+
+
+class EmptyText(TreeError):
+    code = "empty_text"
+    default_message = "The edited message is empty."
+
+
+class MessageStreaming(TreeError):
+    code = "message_streaming"
+    default_message = "This message is still being generated."
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class UserEdit:
+    """The new version of a user message and the placeholder its answer streams into."""
+
+    version: Message
+    answer: Message
+
+
+@dataclass(frozen=True)
+class DeleteOutcome:
+    deleted_count: int
+    chat_deleted: bool
+
+
+@dataclass(frozen=True)
+class ChatFork:
+    """The new chat, its last message, and the placeholder to answer (edited user forks)."""
+
+    chat: Chat
+    message: Message | None
+    answer: Message | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _replace_text(parts: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """Return `parts` with their text replaced by `text`; files, tool calls etc. are kept.
+
+    The new text takes the place of the first text part, so it stays where the reader saw it.
+    """
+    replaced: list[dict[str, Any]] = []
+    placed = False
+    for part in parts:
+        if part.get("type") == "text":
+            if not placed:
+                replaced.append({"type": "text", "text": text})
+                placed = True
+            continue
+        replaced.append(dict(part))
+    if not placed:
+        replaced.append({"type": "text", "text": text})
+    return replaced
+
+
+def _check_text(text: str, parts: list[dict[str, Any]]) -> None:
+    # A message that keeps an attachment may lose its words; one with nothing left may not.
+    if not text.strip() and not any(part.get("type") != "text" for part in parts):
+        raise EmptyText()
+
+
+def _lock(*, chat: Chat) -> None:
+    if not chat_lock(chat_id=chat.id):
+        raise ChatNotFound()
+
+
+def _locked_message(*, chat: Chat, message: Message) -> Message:
+    """Lock the chat and re-read `message` under the lock (seq or parent may have moved)."""
+    if message.chat_id != chat.id:
+        raise MessageNotInChat()
+    _lock(chat=chat)
+    current = Message.objects.filter(id=message.id, chat_id=chat.id).first()
+    if current is None:
+        raise MessageNotInChat()
+    return current
+
+
+def _root_index(*, chat: Chat) -> int | None:
+    # Read under the lock: the caller's instance may predate another tab's change.
+    index = Chat.objects.filter(id=chat.id).values_list("root_message_index", flat=True).first()
+    chat.root_message_index = index
+    return index
+
+
+def _children(*, chat: Chat, parent_id: uuid.UUID | None) -> list[tuple[uuid.UUID, datetime]]:
+    """Return a message's children (or the chat's first messages) in creation order."""
+    if parent_id is None:
+        # Through the chat's few root branches, not a scan of its messages for a null parent.
+        rows = Message.objects.filter(
+            branch__chat_id=chat.id, branch__parent_branch__isnull=True, seq=0
+        )
+    else:
+        rows = Message.objects.filter(parent_id=parent_id)
+    return list(rows.order_by("created_at", "id").values_list("id", "created_at"))
+
+
+def _effective_index(stored: int | None, count: int) -> int | None:
+    # The read side shows the newest sibling for a missing or out-of-range selection.
+    if count == 0:
+        return None
+    if stored is None or not 0 <= stored < count:
+        return count - 1
+    return stored
+
+
+def _store_selection(
+    *, chat: Chat, parent_id: uuid.UUID | None, stored: int | None, index: int | None
+) -> None:
+    """Write a selection on the parent (or the chat); the chat's updated_at is bumped anyway."""
+    now = timezone.now()
+    if parent_id is None:
+        chat.root_message_index = index
+        chat.updated_at = now
+        Chat.objects.filter(id=chat.id).update(root_message_index=index, updated_at=now)
+        return
+    if stored != index:
+        Message.objects.filter(id=parent_id).update(selected_child_index=index, updated_at=now)
+    _chat_touch(chat=chat)
+
+
+def _chat_touch(*, chat: Chat, with_root_index: bool = False) -> None:
+    """Bump updated_at (the sync API pages chats by it), with the instance's root selection."""
+    now = timezone.now()
+    fields: dict[str, Any] = {"updated_at": now}
+    if with_root_index:
+        fields["root_message_index"] = chat.root_message_index
+    Chat.objects.filter(id=chat.id).update(**fields)
+    chat.updated_at = now
+
+
+def _parent_of(message: Message) -> Message | None:
+    return Message.objects.get(id=message.parent_id) if message.parent_id else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions
+
+
+def message_edit_user(*, chat: Chat, message: Message, text: str, model_id: str) -> UserEdit:
+    """Add an edited version of a user message, selected, with a placeholder for its answer.
+
+    Attachments and other non-text parts are kept. The caller starts the generation into
+    `answer`; its context is `ChatTree.ancestors(version.id)`.
+    """
+    with transaction.atomic():
+        current = _locked_message(chat=chat, message=message)
+        if current.role != Message.Role.USER:
+            raise WrongRole("Only your own messages can be edited this way.")
+        parts = _replace_text(current.parts, text)
+        _check_text(text, parts)
+        parent = _parent_of(current)
+        version = message_append(chat=chat, parent=parent, role=Message.Role.USER, parts=parts)
+        answer = message_append(
+            chat=chat,
+            parent=version,
+            role=Message.Role.ASSISTANT,
+            parts=[],
+            model_id=model_id,
+            status=Message.Status.STREAMING,
+            parent_has_successor=False,
+        )
+        _chat_touch(chat=chat, with_root_index=parent is None)
+        publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=answer.id)
+    return UserEdit(version=version, answer=answer)
+
+
+def message_edit_assistant(*, chat: Chat, message: Message, text: str) -> Message:
+    """Add an edited version of an answer, selected and complete (nothing is generated)."""
+    with transaction.atomic():
+        current = _locked_message(chat=chat, message=message)
+        if current.role != Message.Role.ASSISTANT:
+            raise WrongRole("Only answers can be edited this way.")
+        parts = _replace_text(current.parts, text)
+        _check_text(text, parts)
+        parent = _parent_of(current)
+        # The html of the edited text is rendered by the caller, like any finished message.
+        version = message_append(
+            chat=chat,
+            parent=parent,
+            role=Message.Role.ASSISTANT,
+            parts=parts,
+            model_id=current.model_id,
+        )
+        _chat_touch(chat=chat, with_root_index=parent is None)
+        publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=version.id)
+    return version
+
+
+def message_edit_in_place(*, message: Message, text: str) -> Message:
+    """Replace a message's text without creating a version (the explicit "edit in place")."""
+    with transaction.atomic():
+        chat = Chat.objects.filter(id=message.chat_id).first()
+        if chat is None:
+            raise ChatNotFound()
+        current = _locked_message(chat=chat, message=message)
+        if current.status == Message.Status.STREAMING:
+            # The generation's next checkpoint would overwrite the edit.
+            raise MessageStreaming()
+        parts = _replace_text(current.parts, text)
+        _check_text(text, parts)
+        current.parts = parts
+        current.html = ""  # stale: re-rendered by the caller from the new text
+        current.save(update_fields=["parts", "html", "updated_at"])
+        _chat_touch(chat=chat)
+        publish(
+            user_id=chat.user_id, kind="message.updated", chat_id=chat.id, message_id=current.id
+        )
+    return current
+
+
+def message_regenerate(*, chat: Chat, message: Message, model_id: str | None = None) -> Message:
+    """Add a new answer beside `message` under the same prompt, selected, to be generated.
+
+    `model_id` answers with another model ("Regenerate with…"); by default the same one.
+    """
+    with transaction.atomic():
+        current = _locked_message(chat=chat, message=message)
+        if current.role != Message.Role.ASSISTANT or current.parent_id is None:
+            raise WrongRole("Only an answer to a message can be regenerated.")
+        parent = Message.objects.get(id=current.parent_id)
+        answer = message_append(
+            chat=chat,
+            parent=parent,
+            role=Message.Role.ASSISTANT,
+            parts=[],
+            model_id=model_id or current.model_id,
+            status=Message.Status.STREAMING,
+        )
+        _chat_touch(chat=chat)
+        publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=answer.id)
+    return answer
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection
+
+
+def message_select(*, chat: Chat, message: Message) -> None:
+    """Show `message`: every selection on its route from the first message points at it.
+
+    For "< 2/3 >" that is one selection; for a tree-map jump it may be several. Only the
+    selections that change are written.
+    """
+    with transaction.atomic():
+        current = _locked_message(chat=chat, message=message)
+        root_index = _root_index(chat=chat)
+        rows = Message.objects.filter(chat_id=chat.id).values_list(
+            "id", "parent_id", "created_at", "selected_child_index", "role", "status"
+        )
+        tree = chat_tree_build(rows, root_index=root_index)
+        ids: list[uuid.UUID] = []
+        indexes: list[int] = []
+        for step in tree.ancestors(current.id):
+            parent_id = tree.parent_of[step]
+            if tree.selected_child(parent_id) == step:
+                continue
+            index = tree.position(step).index
+            if parent_id is None:
+                chat.root_message_index = index
+            else:
+                ids.append(parent_id)
+                indexes.append(index)
+        if ids:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE chats_message m SET selected_child_index = v.index, updated_at = %s "
+                    "FROM unnest(%s::uuid[], %s::int[]) AS v(id, index) WHERE m.id = v.id",
+                    [timezone.now(), ids, indexes],
+                )
+        _chat_touch(chat=chat, with_root_index=True)
+        publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=current.id)
+
+
+def branch_select(*, chat: Chat, parent_id: uuid.UUID | None, index: int) -> uuid.UUID:
+    """Show the `index`-th child of `parent_id` (None: of the chat's first messages).
+
+    Returns the id of the child now shown.
+    """
+    with transaction.atomic():
+        _lock(chat=chat)
+        stored: int | None
+        if parent_id is None:
+            stored = _root_index(chat=chat)
+        else:
+            found = (
+                Message.objects.filter(id=parent_id, chat_id=chat.id)
+                .values("selected_child_index")
+                .first()
+            )
+            if found is None:
+                raise MessageNotInChat()
+            stored = found["selected_child_index"]
+        children = _children(chat=chat, parent_id=parent_id)
+        if isinstance(index, bool) or not 0 <= index < len(children):
+            raise SelectionOutOfRange(
+                f"There is no version {index + 1}: this message has {len(children)}."
+            )
+        _store_selection(chat=chat, parent_id=parent_id, stored=stored, index=index)
+        chosen = children[index][0]
+        publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=chosen)
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------------
+# Deletes
+
+
+# Everything below a point of branch B: B's rows from `from_seq` on, and every branch (with the
+# branches under it, by ltree) forked at a message of B with seq >= `fork_from_seq`. The seq
+# conditions are plain ranges: row comparisons mislead the planner (research note). Forks in
+# other chats that pointed at a deleted message keep their parent_chat and lose the message.
+_DELETE_BELOW_SQL = """
+WITH forked AS (
+    SELECT f.path FROM chats_branch f JOIN chats_message fm ON fm.id = f.fork_message_id
+    WHERE f.parent_branch_id = %(branch)s AND fm.seq >= %(fork_from)s
+), doomed_branches AS (
+    SELECT d.id FROM chats_branch d
+    WHERE d.chat_id = %(chat)s AND EXISTS (SELECT 1 FROM forked WHERE d.path <@ forked.path)
+), gone AS (
+    DELETE FROM chats_message
+    WHERE chat_id = %(chat)s
+      AND ((branch_id = %(branch)s AND seq >= %(from)s)
+           OR branch_id IN (SELECT id FROM doomed_branches))
+    RETURNING id
+), gone_branches AS (
+    DELETE FROM chats_branch
+    WHERE id IN (SELECT id FROM doomed_branches) OR (id = %(branch)s AND %(from)s = 0)
+), unlinked AS (
+    UPDATE chats_chat SET forked_from_message_id = NULL
+    WHERE parent_chat_id = %(chat)s AND forked_from_message_id IN (SELECT id FROM gone)
+)
+SELECT count(*) FROM gone
+"""
+
+
+def _delete_below(*, chat: Chat, branch_id: int, from_seq: int, fork_from_seq: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _DELETE_BELOW_SQL,
+            {"chat": chat.id, "branch": branch_id, "from": from_seq, "fork_from": fork_from_seq},
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _delete_whole_chat(*, chat: Chat) -> DeleteOutcome:
+    from chats.services import chat_delete  # services imports tree; keep the cycle lazy
+
+    count = Message.objects.filter(chat_id=chat.id).count()
+    chat_delete(chat=chat)
+    return DeleteOutcome(deleted_count=count, chat_deleted=True)
+
+
+def _parent_selection(*, chat: Chat, parent_id: uuid.UUID | None) -> int | None:
+    if parent_id is None:
+        return _root_index(chat=chat)
+    return Message.objects.filter(id=parent_id).values_list("selected_child_index", flat=True).get()
+
+
+def message_delete_subtree(*, chat: Chat, message: Message) -> DeleteOutcome:
+    """Delete this version and everything under it; the parent shows a neighbouring version."""
+    with transaction.atomic():
+        current = _locked_message(chat=chat, message=message)
+        siblings = [child for child, _ in _children(chat=chat, parent_id=current.parent_id)]
+        if current.parent_id is None and len(siblings) == 1:
+            return _delete_whole_chat(chat=chat)
+        stored = _parent_selection(chat=chat, parent_id=current.parent_id)
+        shown = _effective_index(stored, len(siblings))
+        position = siblings.index(current.id)
+        remaining = len(siblings) - 1
+        if remaining == 0:
+            index = None
+        elif shown == position:
+            index = min(position, remaining - 1)  # the next version, or the previous if last
+        elif shown is not None and shown > position:
+            index = shown - 1
+        else:
+            index = shown
+        count = _delete_below(
+            chat=chat, branch_id=current.branch_id, from_seq=current.seq, fork_from_seq=current.seq
+        )
+        _store_selection(chat=chat, parent_id=current.parent_id, stored=stored, index=index)
+        publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id)
+    return DeleteOutcome(deleted_count=count, chat_deleted=False)
+
+
+def message_delete_turn(*, chat: Chat, message: Message) -> DeleteOutcome:
+    """Delete every version of this turn (all its siblings) and everything after them."""
+    with transaction.atomic():
+        current = _locked_message(chat=chat, message=message)
+        if current.parent_id is None:
+            return _delete_whole_chat(chat=chat)
+        parent = Message.objects.get(id=current.parent_id)
+        count = _delete_below(
+            chat=chat, branch_id=parent.branch_id, from_seq=parent.seq + 1, fork_from_seq=parent.seq
+        )
+        _store_selection(
+            chat=chat, parent_id=parent.id, stored=parent.selected_child_index, index=None
+        )
+        publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id)
+    return DeleteOutcome(deleted_count=count, chat_deleted=False)
+
+
+def message_delete_single(*, chat: Chat, message: Message) -> DeleteOutcome:
+    """Delete only this message; its children move up to its parent.
+
+    Its in-branch successor takes its place (the branch's tail shifts down one seq), branches
+    forked at it re-attach to its parent (moving under the parent's branch when the message
+    started its own), and the parent keeps showing the same logical child: if that was this
+    message, the child this message showed.
+    """
+    with transaction.atomic():
+        current = _locked_message(chat=chat, message=message)
+        parent_id = current.parent_id
+        siblings = _children(chat=chat, parent_id=parent_id)
+        kids = _children(chat=chat, parent_id=current.id)
+        if parent_id is None and len(siblings) == 1 and not kids:
+            return _delete_whole_chat(chat=chat)
+        stored = _parent_selection(chat=chat, parent_id=parent_id)
+        sibling_ids = [child for child, _ in siblings]
+        position = sibling_ids.index(current.id)
+        shown = _effective_index(stored, len(siblings))
+        merged = sorted(
+            [row for row in siblings if row[0] != current.id] + kids,
+            key=lambda row: (row[1], row[0]),
+        )
+        merged_ids = [child for child, _ in merged]
+        if shown != position:
+            index = merged_ids.index(sibling_ids[shown]) if shown is not None else None
+        elif kids:
+            kid_ids = [child for child, _ in kids]
+            shown_kid = _effective_index(current.selected_child_index, len(kids))
+            index = merged_ids.index(kid_ids[shown_kid or 0])
+        else:
+            index = min(position, len(merged_ids) - 1) if merged_ids else None
+
+        branch = Branch.objects.get(id=current.branch_id)
+        has_successor = Message.objects.filter(branch_id=branch.id, seq=current.seq + 1).exists()
+        forked = list(
+            Branch.objects.filter(fork_message_id=current.id)
+            .order_by("created_at", "id")
+            .values_list("id", "path")
+        )
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE chats_chat SET forked_from_message_id = NULL "
+                "WHERE parent_chat_id = %s AND forked_from_message_id = %s",
+                [chat.id, current.id],
+            )
+            cursor.execute("DELETE FROM chats_message WHERE id = %s", [current.id])
+            cursor.execute(
+                "UPDATE chats_message SET parent_id = %s, updated_at = %s WHERE parent_id = %s",
+                [parent_id, now, current.id],
+            )
+            if has_successor:
+                # Transient duplicates while the tail shifts; checked again right after.
+                cursor.execute("SET CONSTRAINTS message_branch_seq_unique DEFERRED")
+                cursor.execute(
+                    "UPDATE chats_message SET seq = seq - 1, updated_at = %s "
+                    "WHERE branch_id = %s AND seq > %s",
+                    [now, branch.id, current.seq],
+                )
+                cursor.execute("SET CONSTRAINTS message_branch_seq_unique IMMEDIATE")
+            if forked and current.seq > 0:
+                # The parent is in the same branch: the forks stay children of this branch.
+                cursor.execute(
+                    "UPDATE chats_branch SET fork_message_id = %s WHERE fork_message_id = %s",
+                    [parent_id, current.id],
+                )
+            elif forked:
+                # This message started its branch, so the parent lives in the parent branch
+                # (or there is none): the forks and the branches under them move there.
+                parent_path = (
+                    str(
+                        Branch.objects.filter(id=branch.parent_branch_id)
+                        .values_list("path", flat=True)
+                        .get()
+                    )
+                    if branch.parent_branch_id
+                    else None
+                )
+                new_paths = next_branch_paths(
+                    chat_id=chat.id,
+                    parent_branch_id=branch.parent_branch_id,
+                    parent_path=parent_path,
+                    count=len(forked),
+                )
+                cursor.execute(
+                    """
+                    UPDATE chats_branch b SET path = CASE
+                        WHEN nlevel(b.path) > nlevel(moved.old_path)
+                        THEN moved.new_path || subpath(b.path, nlevel(moved.old_path))
+                        ELSE moved.new_path END
+                    FROM unnest(%s::ltree[], %s::ltree[]) AS moved(old_path, new_path)
+                    WHERE b.chat_id = %s AND b.path <@ moved.old_path
+                    """,
+                    [[str(path) for _, path in forked], new_paths, chat.id],
+                )
+                cursor.execute(
+                    "UPDATE chats_branch SET fork_message_id = %s, parent_branch_id = %s "
+                    "WHERE fork_message_id = %s",
+                    [parent_id, branch.parent_branch_id, current.id],
+                )
+            if current.seq == 0 and not has_successor:
+                cursor.execute("DELETE FROM chats_branch WHERE id = %s", [branch.id])
+        _store_selection(chat=chat, parent_id=parent_id, stored=stored, index=index)
+        publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id)
+    return DeleteOutcome(deleted_count=1, chat_deleted=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fork
+
+_COPY_ROUTE_SQL = """
+INSERT INTO chats_message (
+    id, chat_id, branch_id, seq, parent_id, role, parts, model_id, status, error, usage,
+    selected_child_index, html, stream_seq, heartbeat_at, created_at, updated_at
+)
+SELECT v.new_id, %(chat)s, %(branch)s, v.seq, v.new_parent, s.role, s.parts, s.model_id,
+       -- A copy has no generation feeding it: a live answer arrives as interrupted.
+       CASE WHEN s.status = 'streaming' THEN 'interrupted' ELSE s.status END,
+       s.error, s.usage,
+       CASE WHEN v.seq < %(last)s THEN 0 END,
+       s.html, s.stream_seq, NULL, s.created_at, %(now)s
+FROM unnest(%(old)s::uuid[], %(new)s::uuid[], %(parents)s::uuid[], %(seqs)s::int[])
+     AS v(old_id, new_id, new_parent, seq)
+JOIN chats_message s ON s.id = v.old_id AND s.chat_id = %(source)s
+"""
+
+
+def chat_fork(
+    *, chat: Chat, message: Message, edited_text: str | None = None, model_id: str = ""
+) -> ChatFork:
+    """Start a new chat from `message`: a copy of its route from the first message.
+
+    With `edited_text`, the copy stops at its parent and continues with an edited version of
+    `message`; for a user message, `answer` is a placeholder the caller generates into (with
+    `model_id`, by default the chat's model). The fork is independent of its source.
+    """
+    with transaction.atomic():
+        current = _locked_message(chat=chat, message=message)
+        source = Chat.objects.get(id=chat.id)
+        rows = Message.objects.filter(chat_id=chat.id).values_list(
+            "id", "parent_id", "created_at", "selected_child_index", "role", "status"
+        )
+        route = chat_tree_build(rows, root_index=source.root_message_index).ancestors(current.id)
+        parts: list[dict[str, Any]] = []
+        if edited_text is not None:
+            parts = _replace_text(current.parts, edited_text)
+            _check_text(edited_text, parts)
+            route = route[:-1]
+        fork = Chat.objects.create(
+            user_id=source.user_id,
+            title=source.title,
+            settings=source.settings,
+            root_message_index=0,
+            parent_chat=source,
+            forked_from_message_id=current.id,
+            fork_depth=source.fork_depth + 1,
+        )
+        last: Message | None = None
+        if route:
+            branch = Branch.objects.create(
+                chat=fork,
+                path=next_branch_paths(chat_id=fork.id, parent_branch_id=None, parent_path=None)[0],
+            )
+            new_ids = [uuid.uuid4() for _ in route]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _COPY_ROUTE_SQL,
+                    {
+                        "chat": fork.id,
+                        "branch": branch.id,
+                        "source": chat.id,
+                        "last": len(route) - 1,
+                        "now": timezone.now(),
+                        "old": route,
+                        "new": new_ids,
+                        "parents": [None, *new_ids[:-1]],
+                        "seqs": list(range(len(route))),
+                    },
+                )
+            last = Message.objects.get(id=new_ids[-1])
+        answer: Message | None = None
+        if edited_text is not None:
+            last = message_append(
+                chat=fork,
+                parent=last,
+                role=current.role,
+                parts=parts,
+                model_id="" if current.role == Message.Role.USER else current.model_id,
+                parent_has_successor=False,
+            )
+            if current.role == Message.Role.USER:
+                answer = message_append(
+                    chat=fork,
+                    parent=last,
+                    role=Message.Role.ASSISTANT,
+                    parts=[],
+                    model_id=model_id or str(source.settings.get("model", "")),
+                    status=Message.Status.STREAMING,
+                    parent_has_successor=False,
+                )
+        # Hook for the archive issue: copy the source chat's pins (ChatPin rows) to `fork` here,
+        # in this transaction, once pins exist.
+        publish(user_id=fork.user_id, kind="chat.created", chat_id=fork.id)
+    return ChatFork(chat=fork, message=last, answer=answer)

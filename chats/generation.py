@@ -1,0 +1,511 @@
+"""Generation: one task per answer on this process's generation loop, independent of requests.
+
+The task calls the provider through `models_registry.llm`, keeps every delta of the answer in
+memory with a sequence number (so a follower can join at any point without a gap or a
+duplicate), saves the growing content at most once per `GENERATION_CHECKPOINT_SECONDS`, and
+ends with one transaction: final status, usage, cost, rendered HTML and a `TokenUsage` row.
+
+Followers in this process receive each delta as it arrives (`LiveAnswer.follow`). With Redis,
+followers in other processes ask the generating process for what they missed and then get
+batches through the channel layer (`chats.relay`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from chats.markdown import markdown_render
+from chats.models import Chat, Message, TokenUsage
+from chats.tree import chat_tree_load, messages_by_id
+from models_registry.calls import (
+    CallTarget,
+    FinishDelta,
+    LLMError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    UsageDelta,
+)
+from models_registry.llm import StreamAccumulator, stream_collect, stream_completion
+from realtime.events import publish
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10.0
+GENERIC_ERROR = "Something went wrong while generating this answer."
+INTERRUPTED_ERROR = "The server stopped before this answer was finished."
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    seq: int
+    kind: str  # "text" | "reasoning" | "tool" | "done"
+    data: Any
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    message_id: uuid.UUID
+    chat_id: uuid.UUID
+    user_id: uuid.UUID
+    target: CallTarget
+    max_tokens: int
+    reasoning_effort: str | None = None
+    title_target: CallTarget | None = None
+
+
+class LiveAnswer:
+    """An answer being generated in this process: its events so far and who follows them."""
+
+    def __init__(self, *, message_id: uuid.UUID) -> None:
+        self.message_id = message_id
+        self.events: list[StreamEvent] = []
+        self.task: asyncio.Task[None] | None = None
+        self.stop_requested = False
+        self._lock = threading.Lock()
+        self._followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[StreamEvent]]] = []
+        self._listeners: list[Callable[[StreamEvent], None]] = []
+
+    @property
+    def seq(self) -> int:
+        return len(self.events)
+
+    def emit(self, kind: str, data: Any) -> StreamEvent:
+        with self._lock:
+            event = StreamEvent(seq=len(self.events) + 1, kind=kind, data=data)
+            self.events.append(event)
+            for loop, queue in self._followers:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(event)
+        return event
+
+    def follow(self, *, after: int) -> tuple[list[StreamEvent], asyncio.Queue[StreamEvent]]:
+        """Return the events after `after` and a queue for the next ones, with nothing between."""
+        queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
+        with self._lock:
+            backlog = self.events[max(after, 0) :]
+            self._followers.append((asyncio.get_running_loop(), queue))
+        return backlog, queue
+
+    def unfollow(self, queue: asyncio.Queue[StreamEvent]) -> None:
+        with self._lock:
+            self._followers = [entry for entry in self._followers if entry[1] is not queue]
+
+    def events_after(self, after: int) -> list[StreamEvent]:
+        with self._lock:
+            return self.events[max(after, 0) :]
+
+    def listen(self, listener: Callable[[StreamEvent], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+
+_live: dict[uuid.UUID, LiveAnswer] = {}
+_live_lock = threading.Lock()
+
+
+def live_answer_get(message_id: uuid.UUID) -> LiveAnswer | None:
+    with _live_lock:
+        return _live.get(message_id)
+
+
+# -- the generation loop ------------------------------------------------------------------------
+
+
+class _Worker:
+    """This process's generation loop, on a thread of its own, started on first use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def ensure(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self.loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+                thread = threading.Thread(
+                    target=self._run, args=(loop, ready), name="vero-generation", daemon=True
+                )
+                thread.start()
+                ready.wait()
+                self.loop = loop
+                asyncio.run_coroutine_threadsafe(_reaper_forever(), loop)
+            return self.loop
+
+    @staticmethod
+    def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        loop.call_soon(ready.set)
+        loop.run_forever()
+
+    def submit(self, coroutine: Any) -> None:
+        loop = self.ensure()
+
+        def start() -> None:
+            task = loop.create_task(coroutine)
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+        loop.call_soon_threadsafe(start)
+
+
+_worker = _Worker()
+
+
+def worker_start() -> None:
+    """Start this process's generation loop (and its periodic reaper) if it is not running."""
+    _worker.ensure()
+
+
+def generation_start(plan: GenerationPlan) -> LiveAnswer:
+    """Start generating the answer `plan.message_id` (a `streaming` placeholder)."""
+    live = LiveAnswer(message_id=plan.message_id)
+    with _live_lock:
+        _live[plan.message_id] = live
+    _worker.submit(_generate(live, plan))
+    return live
+
+
+def generation_stop(message_id: uuid.UUID) -> bool:
+    """Stop an answer generated by this process; False when it is not generating here."""
+    live = live_answer_get(message_id)
+    if live is None or live.stop_requested:
+        return live is not None
+    live.stop_requested = True
+    loop = _worker.loop
+    if loop is not None and live.task is not None:
+        loop.call_soon_threadsafe(live.task.cancel)
+    return True
+
+
+# -- one answer ---------------------------------------------------------------------------------
+
+
+def _db(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ORM work in a worker thread and give its connection back at once.
+
+    A stream holds no database connection between its checkpoints.
+    """
+
+    def run_and_close(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    return sync_to_async(run_and_close, thread_sensitive=False)
+
+
+def _system_prompt(*, name: str, occupation: str, custom_instructions: str) -> str | None:
+    lines = []
+    if name:
+        lines.append(f"The user's name is {name}.")
+    if occupation:
+        lines.append(f"The user's occupation: {occupation}.")
+    if custom_instructions:
+        lines.append(f"The user's instructions for you:\n{custom_instructions}")
+    return "\n".join(lines) or None
+
+
+def _context(plan: GenerationPlan) -> list[dict[str, Any]]:
+    """Build the model's input: preferences, then the route from the first message, once each."""
+    close_old_connections()
+    chat = Chat.objects.select_related("user").get(id=plan.chat_id)
+    tree = chat_tree_load(chat=chat)
+    route = tree.ancestors(plan.message_id)[:-1]
+    contents = messages_by_id(ids=route)
+    messages: list[dict[str, Any]] = []
+    system = _system_prompt(
+        name=chat.user.name,
+        occupation=chat.user.occupation,
+        custom_instructions=chat.user.custom_instructions,
+    )
+    if system:
+        messages.append({"role": "system", "content": system})
+    for message_id in route:
+        message = contents[message_id]
+        text = message.text
+        if text:
+            messages.append({"role": message.role, "content": text})
+    return messages
+
+
+def _parts(acc: StreamAccumulator) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    if acc.reasoning:
+        parts.append({"type": "reasoning", "text": acc.reasoning})
+    if acc.text:
+        parts.append({"type": "text", "text": acc.text})
+    for call in acc.tool_calls:
+        parts.append(
+            {"type": "tool-call", "id": call.id, "name": call.name, "arguments": call.arguments}
+        )
+    return parts
+
+
+def _checkpoint(message_id: uuid.UUID, parts: list[dict[str, Any]], seq: int) -> None:
+    Message.objects.filter(id=message_id, status=Message.Status.STREAMING).update(
+        parts=parts, stream_seq=seq, heartbeat_at=timezone.now()
+    )
+
+
+def _heartbeat(message_id: uuid.UUID) -> None:
+    Message.objects.filter(id=message_id, status=Message.Status.STREAMING).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+@dataclass
+class _Outcome:
+    status: str
+    error: str = ""
+    finish_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _finish(plan: GenerationPlan, acc: StreamAccumulator, outcome: _Outcome, seq: int) -> str:
+    """Store the final state in one transaction; return the rendered HTML."""
+    html = markdown_render(acc.text) if acc.text else ""
+    usage = acc.usage
+    cost = plan.target.pricing.cost(usage) if usage is not None else None
+    usage_json = (
+        {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+            "cost_usd": str(cost) if cost is not None else None,
+            "finish_reason": outcome.finish_reason,
+        }
+        if usage is not None
+        else None
+    )
+    with transaction.atomic():
+        updated = Message.objects.filter(
+            id=plan.message_id, status=Message.Status.STREAMING
+        ).update(
+            parts=_parts(acc),
+            status=outcome.status,
+            error=outcome.error,
+            usage=usage_json,
+            html=html,
+            stream_seq=seq,
+            heartbeat_at=None,
+            updated_at=timezone.now(),
+        )
+        if not updated:  # deleted meanwhile, or reaped: nothing to record
+            return html
+        TokenUsage.objects.create(
+            user_id=plan.user_id,
+            chat_id=plan.chat_id,
+            message_id=plan.message_id,
+            model_id=plan.target.model_id,
+            provider=plan.target.provider_slug,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            reasoning_tokens=usage.reasoning_tokens if usage else 0,
+            cached_input_tokens=usage.cached_input_tokens if usage else 0,
+            cost_usd=cost,
+        )
+        Chat.objects.filter(id=plan.chat_id).update(updated_at=timezone.now())
+        publish(
+            user_id=plan.user_id,
+            kind="message.updated",
+            chat_id=plan.chat_id,
+            message_id=plan.message_id,
+        )
+    return html
+
+
+async def _heartbeat_forever(message_id: uuid.UUID) -> None:
+    # Checkpoints refresh the heartbeat too; this covers a provider that is silent for a while.
+    while True:
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+        await _db(_heartbeat)(message_id)
+
+
+async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
+    from chats import relay
+
+    live.task = asyncio.current_task()
+    acc = StreamAccumulator()
+    outcome = _Outcome(status=Message.Status.COMPLETE)
+    heartbeat = asyncio.create_task(_heartbeat_forever(plan.message_id))
+    remote = relay.RemoteRelay(live) if relay.enabled() else None
+    if remote is not None:
+        await remote.start()
+    stream = None
+    try:
+        if live.stop_requested:
+            raise asyncio.CancelledError
+        messages = await _db(_context)(plan)
+        stream = stream_completion(
+            target=plan.target,
+            messages=messages,
+            max_tokens=plan.max_tokens,
+            reasoning_effort=plan.reasoning_effort,
+        )
+        interval = settings.GENERATION_CHECKPOINT_SECONDS
+        last_save = time.monotonic()
+        async for delta in stream:
+            acc.add(delta)
+            if isinstance(delta, TextDelta):
+                live.emit("text", delta.text)
+            elif isinstance(delta, ReasoningDelta):
+                live.emit("reasoning", delta.text)
+            elif isinstance(delta, ToolCallDelta):
+                live.emit(
+                    "tool",
+                    {"index": delta.index, "id": delta.id, "name": delta.name,
+                     "arguments": delta.arguments},
+                )  # fmt: skip
+            elif isinstance(delta, FinishDelta):
+                outcome.finish_reason = delta.reason
+            elif isinstance(delta, UsageDelta):
+                pass
+            now = time.monotonic()
+            if now - last_save >= interval:
+                last_save = now
+                await _db(_checkpoint)(plan.message_id, _parts(acc), live.seq)
+        if outcome.finish_reason == "length":
+            outcome.extra["truncated"] = True
+    except asyncio.CancelledError:
+        outcome = _Outcome(status=Message.Status.STOPPED)
+    except LLMError as error:
+        outcome = _Outcome(status=Message.Status.ERROR, error=error.message)
+    except Exception:
+        logger.exception("generation of %s failed", plan.message_id)
+        outcome = _Outcome(status=Message.Status.ERROR, error=GENERIC_ERROR)
+    finally:
+        heartbeat.cancel()
+        if stream is not None:
+            # The provider connection is going away anyway: a failure to close it is moot.
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+    try:
+        html = await asyncio.shield(_db(_finish)(plan, acc, outcome, live.seq))
+    except Exception:
+        logger.exception("could not save the end of %s", plan.message_id)
+        html = ""
+    live.emit(
+        "done",
+        {"status": outcome.status, "error": outcome.error, "html": html, **outcome.extra},
+    )
+    with _live_lock:
+        _live.pop(plan.message_id, None)
+    if remote is not None:
+        await remote.close()
+    if plan.title_target is not None and outcome.status == Message.Status.COMPLETE:
+        await _title(plan, acc.text)
+
+
+# -- titles -------------------------------------------------------------------------------------
+
+TITLE_PROMPT = (
+    "Write a title of at most six words for the conversation below. Answer with the title only: "
+    "no quotes, no final punctuation."
+)
+
+
+def _title_source(chat_id: uuid.UUID) -> tuple[str, str] | None:
+    chat = Chat.objects.filter(id=chat_id).values_list("title", flat=True).first()
+    first = (
+        Message.objects.filter(chat_id=chat_id, parent__isnull=True, role=Message.Role.USER)
+        .order_by("created_at")
+        .first()
+    )
+    if chat is None or first is None:
+        return None
+    return chat, first.text
+
+
+def _title_save(chat_id: uuid.UUID, user_id: uuid.UUID, expected: str, title: str) -> None:
+    with transaction.atomic():
+        # Only replace the fallback: a title the user typed meanwhile wins.
+        if Chat.objects.filter(id=chat_id, title=expected).update(title=title):
+            publish(user_id=user_id, kind="chat.updated", chat_id=chat_id)
+
+
+async def _title(plan: GenerationPlan, answer: str) -> None:
+    assert plan.title_target is not None
+    try:
+        source = await _db(_title_source)(plan.chat_id)
+        if source is None:
+            return
+        current, question = source
+        prompt = f"User: {question[:2000]}\n\nAssistant: {answer[:2000]}"
+        result = await asyncio.wait_for(
+            stream_collect(
+                stream_completion(
+                    target=plan.title_target,
+                    messages=[
+                        {"role": "system", "content": TITLE_PROMPT},
+                        {"role": "user", "content": prompt},
+                    ],
+                    max_tokens=30,
+                )
+            ),
+            timeout=30,
+        )
+        title = " ".join(result.text.strip().strip("\"'“”").split())[:80].rstrip(".")
+        if title:
+            await _db(_title_save)(plan.chat_id, plan.user_id, current, title)
+    except Exception as error:  # the fallback title stays; a title is never worth an error
+        logger.info("title for chat %s not generated: %s", plan.chat_id, error)
+
+
+# -- the reaper ---------------------------------------------------------------------------------
+
+
+def messages_reap(*, stale_after: timedelta | None = None) -> int:
+    """Mark `streaming` answers whose heartbeat is stale as `interrupted`; return how many."""
+    stale_after = stale_after or timedelta(seconds=settings.STREAM_STALE_SECONDS)
+    cutoff = timezone.now() - stale_after
+    live_here = set(_live)
+    with transaction.atomic():
+        stale = list(
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=Message.Status.STREAMING, heartbeat_at__lt=cutoff)
+            .exclude(id__in=live_here)
+            .values_list("id", "chat_id", "chat__user_id")
+        )
+        if not stale:
+            return 0
+        Message.objects.filter(id__in=[row[0] for row in stale]).update(
+            status=Message.Status.INTERRUPTED,
+            error=INTERRUPTED_ERROR,
+            heartbeat_at=None,
+            updated_at=timezone.now(),
+        )
+        for message_id, chat_id, user_id in stale:
+            publish(user_id=user_id, kind="message.updated", chat_id=chat_id, message_id=message_id)
+    return len(stale)
+
+
+async def _reaper_forever() -> None:
+    while True:
+        try:
+            reaped = await _db(messages_reap)()
+            if reaped:
+                logger.info("reaper: %d interrupted answer(s)", reaped)
+        except Exception:
+            logger.exception("reaper failed")
+        await asyncio.sleep(settings.STREAM_REAPER_INTERVAL_SECONDS)

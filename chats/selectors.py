@@ -1,0 +1,114 @@
+"""Reads of chats: ownership checks, the sidebar's list, a chat's shown messages."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import User
+from chats.models import Chat, Message
+from chats.tree import ChatTree, chat_tree_load, messages_by_id
+
+
+def chat_get_for_user(*, user: User | None, chat_id: uuid.UUID) -> Chat:
+    """Return the user's chat or raise 404 (also for other users' chats and guests with none)."""
+    if user is None:
+        raise Http404("No such chat.")
+    chat = Chat.objects.filter(id=chat_id, user=user).first()
+    if chat is None:
+        raise Http404("No such chat.")
+    return chat
+
+
+def message_get_for_chat(*, chat: Chat, message_id: uuid.UUID) -> Message:
+    message = Message.objects.filter(id=message_id, chat=chat).first()
+    if message is None:
+        raise Http404("No such message.")
+    return message
+
+
+@dataclass(frozen=True)
+class ChatListPage:
+    groups: list[tuple[str, list[Chat]]]
+    next_cursor: str | None
+
+
+def _group_label(updated: datetime, today: datetime) -> str:
+    day = timezone.localtime(updated).date()
+    if day == today.date():
+        return "Today"
+    if day == (today - timedelta(days=1)).date():
+        return "Yesterday"
+    if day > (today - timedelta(days=7)).date():
+        return "Previous 7 days"
+    if day.year == today.year:
+        return updated.strftime("%B")
+    return str(day.year)
+
+
+def _cursor_parse(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if not cursor:
+        return None
+    try:
+        stamp, chat_id = cursor.split("_", 1)
+        return datetime.fromisoformat(stamp), uuid.UUID(chat_id)
+    except ValueError:
+        return None
+
+
+def chat_list_page(*, user: User | None, cursor: str | None = None, size: int = 50) -> ChatListPage:
+    """Return one window of the user's chats, newest first, grouped by age.
+
+    Keyset pagination on (updated_at, id): the cost of a page does not grow with the number
+    of chats (the index chat_user_updated_idx serves it).
+    """
+    if user is None:
+        return ChatListPage(groups=[], next_cursor=None)
+    chats = Chat.objects.filter(user=user).only("id", "title", "updated_at")
+    after = _cursor_parse(cursor)
+    if after is not None:
+        stamp, chat_id = after
+        chats = chats.filter(updated_at__lt=stamp) | chats.filter(updated_at=stamp, id__lt=chat_id)
+    window = list(chats.order_by("-updated_at", "-id")[: size + 1])
+    next_cursor = None
+    if len(window) > size:
+        window = window[:size]
+        last = window[-1]
+        next_cursor = f"{last.updated_at.isoformat()}_{last.id}"
+    today = timezone.localtime()
+    groups: list[tuple[str, list[Chat]]] = []
+    for chat in window:
+        label = _group_label(chat.updated_at, today)
+        if not groups or groups[-1][0] != label:
+            groups.append((label, []))
+        groups[-1][1].append(chat)
+    return ChatListPage(groups=groups, next_cursor=next_cursor)
+
+
+@dataclass(frozen=True)
+class ShownMessage:
+    message: Message
+    sibling_position: int  # 1-based, for the "2/3" version switcher
+    sibling_count: int
+
+
+def chat_shown_messages(*, chat: Chat) -> tuple[ChatTree, list[ShownMessage]]:
+    """Return the tree and the messages on its active path (two queries, whatever its size)."""
+    tree = chat_tree_load(chat=chat)
+    path = tree.active_path()
+    contents = messages_by_id(ids=path)
+    shown = []
+    for message_id in path:
+        siblings = tree.siblings(message_id)
+        shown.append(
+            ShownMessage(
+                message=contents[message_id],
+                sibling_position=siblings.index(message_id) + 1,
+                sibling_count=len(siblings),
+            )
+        )
+    return tree, shown

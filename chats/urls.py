@@ -1,0 +1,23 @@
+from django.urls import path
+
+from chats import streaming, views
+
+urlpatterns = [
+    path("", views.chat_new, name="home"),
+    path("c/list", views.chat_list, name="chat_list"),
+    path("c/send", views.message_send_view, name="chat_send_new"),
+    path("c/<uuid:chat_id>/", views.chat_detail, name="chat_detail"),
+    path("c/<uuid:chat_id>/send", views.message_send_view, name="chat_send"),
+    path("c/<uuid:chat_id>/rename", views.chat_rename_view, name="chat_rename"),
+    path("c/<uuid:chat_id>/delete", views.chat_delete_view, name="chat_delete"),
+    path("c/<uuid:chat_id>/m/<uuid:message_id>/", views.message_detail, name="message_detail"),
+    path(
+        "c/<uuid:chat_id>/m/<uuid:message_id>/stream",
+        streaming.message_stream,
+        name="message_stream",
+    ),
+    path("c/<uuid:chat_id>/m/<uuid:message_id>/stop", views.message_stop_view, name="message_stop"),
+    path(
+        "c/<uuid:chat_id>/m/<uuid:message_id>/retry", views.message_retry_view, name="message_retry"
+    ),
+]

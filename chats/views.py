@@ -1,0 +1,279 @@
+"""Chat pages and their htmx partials: new chat, a chat, sending, stop, retry, rename, delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from accounts.services import actor_ensure, actor_get
+from chats.forms import RenameForm, SendForm
+from chats.generation import GenerationPlan, generation_start, generation_stop
+from chats.models import Chat, Message
+from chats.relay import enabled as relay_enabled
+from chats.selectors import (
+    chat_get_for_user,
+    chat_list_page,
+    chat_shown_messages,
+    message_get_for_chat,
+)
+from chats.services import (
+    RETRYABLE,
+    SendRefusedError,
+    chat_delete,
+    chat_rename,
+    message_retry,
+    message_send,
+    message_stop_orphan,
+)
+from chats.tree import chat_tree_load
+from models_registry.calls import CallTarget
+from models_registry.resolver import ResolutionError, resolve
+from models_registry.selectors import (
+    model_default_id,
+    models_grouped_by_creator,
+    models_usable_for_user,
+)
+from ratelimit.services import request_admit
+from vero.http import VeroRequest
+
+
+def _picker(user: User | None, selected: str | None = None) -> dict[str, Any]:
+    options = models_usable_for_user(user=user)
+    return {
+        "model_groups": models_grouped_by_creator(options=options),
+        "selected_model": selected if selected in {o.id for o in options} else None,
+        "default_model": model_default_id(options=options),
+    }
+
+
+def _error(request: VeroRequest, message: str, *, status: int, **headers: str) -> HttpResponse:
+    """An error the user reads: a small partial for htmx, the same text otherwise."""
+    response = render(request, "chats/_error.html", {"error": message}, status=status)
+    for name, value in headers.items():
+        response[name] = value
+    if request.htmx:  # type: ignore[attr-defined]
+        # Show it in the composer's error slot whatever the request's own target was.
+        response["HX-Retarget"] = "#composer-error"
+        response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def _first_error(form: forms.Form) -> str:
+    return str(next(iter(form.errors.values()))[0])
+
+
+@require_GET
+def chat_new(request: VeroRequest) -> HttpResponse:
+    return render(request, "chats/new.html", _picker(actor_get(request)))
+
+
+@require_GET
+def chat_detail(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
+    return _chat_page(request, chat_get_for_user(user=actor_get(request), chat_id=chat_id))
+
+
+def _chat_page(request: VeroRequest, chat: Chat) -> HttpResponse:
+    _tree, shown = chat_shown_messages(chat=chat)
+    context = {
+        "chat": chat,
+        "shown": shown,
+        "leaf": shown[-1].message if shown else None,
+        "generating": any(item.message.status == Message.Status.STREAMING for item in shown),
+        **_picker(actor_get(request), chat.settings.get("model")),
+    }
+    template = "chats/chat.html#chat-main" if request.htmx else "chats/chat.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
+
+
+def _max_tokens(target: CallTarget) -> int:
+    model_limit = target.capabilities.max_output_tokens
+    limit = int(settings.MAX_OUTPUT_TOKENS)
+    return min(limit, model_limit) if model_limit else limit
+
+
+def _title_target(user: User, fallback: CallTarget) -> CallTarget | None:
+    if not settings.TITLE_MODEL:
+        return fallback
+    try:
+        return resolve(user, settings.TITLE_MODEL)
+    except ResolutionError:
+        return fallback
+
+
+def _bucket(target: CallTarget) -> str:
+    return "byok" if target.model_id.startswith("byok:") else "platform"
+
+
+@require_POST
+def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) -> HttpResponse:
+    """Check everything first (a refused send creates nothing), then save and start answering."""
+    form = SendForm(request.POST)
+    if not form.is_valid():
+        return _error(request, _first_error(form), status=400)
+    chat: Chat | None = None
+    if chat_id is not None:
+        chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    model_id = form.cleaned_data["model"]
+    try:
+        target = resolve(actor_get(request), model_id)
+    except ResolutionError as error:
+        return _error(request, str(error), status=400)
+    user = actor_ensure(request)
+    decision = request_admit(user=user, bucket=_bucket(target))
+    if not decision.allowed:
+        retry_after = decision.retry_after_seconds
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        return _error(request, decision.message, status=429, **headers)
+    try:
+        turn = message_send(
+            user_id=user.id,
+            chat=chat,
+            text=form.cleaned_data["text"],
+            model_id=model_id,
+            parent_id=form.cleaned_data["parent"],
+            reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
+        )
+    except SendRefusedError as error:
+        return _error(request, error.message, status=error.status)
+    generation_start(
+        GenerationPlan(
+            message_id=turn.answer.id,
+            chat_id=turn.chat.id,
+            user_id=user.id,
+            target=target,
+            max_tokens=_max_tokens(target),
+            reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
+            title_target=_title_target(user, target) if turn.chat_created else None,
+        )
+    )
+    chat_url = reverse("chat_detail", args=[turn.chat.id])
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect(chat_url)
+    if turn.chat_created:
+        response = _chat_page(request, turn.chat)
+        response["HX-Push-Url"] = chat_url
+        response["HX-Retarget"] = "#main"
+        response["HX-Reswap"] = "innerHTML"
+        response["HX-Trigger"] = "chats-changed"
+        return response
+    return render(
+        request,
+        "chats/_turn.html",
+        {"chat": turn.chat, "question": turn.question, "answer": turn.answer},
+    )
+
+
+@require_POST
+def message_stop_view(
+    request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
+) -> HttpResponse:
+    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    message = message_get_for_chat(chat=chat, message_id=message_id)
+    if message.status == Message.Status.STREAMING and not generation_stop(message.id):
+        if relay_enabled():
+            from asgiref.sync import async_to_sync
+
+            from chats.relay import remote_stop
+
+            async_to_sync(remote_stop)(message_id=message.id)
+        else:  # one process and it is not generating this answer: nobody is
+            message_stop_orphan(message=message)
+    return HttpResponse(status=204)
+
+
+@require_POST
+def message_retry_view(
+    request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
+) -> HttpResponse:
+    user = actor_get(request)
+    chat = chat_get_for_user(user=user, chat_id=chat_id)
+    failed = message_get_for_chat(chat=chat, message_id=message_id)
+    if failed.status not in RETRYABLE:
+        return _error(request, "Only a stopped or failed answer can be retried.", status=409)
+    assert user is not None
+    try:
+        target = resolve(user, failed.model_id)
+    except ResolutionError as error:
+        return _error(request, str(error), status=400)
+    decision = request_admit(user=user, bucket=_bucket(target))
+    if not decision.allowed:
+        retry_after = decision.retry_after_seconds
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        return _error(request, decision.message, status=429, **headers)
+    answer = message_retry(chat=chat, message=failed)
+    generation_start(
+        GenerationPlan(
+            message_id=answer.id,
+            chat_id=chat.id,
+            user_id=user.id,
+            target=target,
+            max_tokens=_max_tokens(target),
+            reasoning_effort=chat.settings.get("reasoning_effort"),
+        )
+    )
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect("chat_detail", chat.id)
+    return _message_response(request, chat, answer)
+
+
+def _message_response(request: VeroRequest, chat: Chat, message: Message) -> HttpResponse:
+    tree = chat_tree_load(chat=chat)
+    siblings = tree.siblings(message.id)
+    context = {
+        "chat": chat,
+        "message": message,
+        "position": siblings.index(message.id) + 1 if message.id in siblings else 1,
+        "count": max(len(siblings), 1),
+    }
+    return render(request, "chats/_message.html", context)
+
+
+@require_GET
+def message_detail(request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
+    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    return _message_response(request, chat, message_get_for_chat(chat=chat, message_id=message_id))
+
+
+@require_http_methods(["POST"])
+def chat_rename_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
+    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    form = RenameForm(request.POST)
+    if not form.is_valid():
+        return _error(request, _first_error(form), status=400)
+    chat_rename(chat=chat, title=form.cleaned_data["title"])
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect("chat_detail", chat.id)
+    response = render(request, "chats/chat.html#chat-title", {"chat": chat})
+    response["HX-Trigger"] = "chats-changed"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def chat_delete_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
+    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    if request.method == "GET":
+        return render(request, "chats/delete.html", {"chat": chat})
+    chat_delete(chat=chat)
+    if request.htmx:  # type: ignore[attr-defined]
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse("home")
+        return response
+    return redirect("home")
+
+
+@require_GET
+def chat_list(request: VeroRequest) -> HttpResponse:
+    page = chat_list_page(
+        user=actor_get(request),
+        cursor=request.GET.get("cursor"),
+        size=settings.CHAT_LIST_PAGE_SIZE,
+    )
+    return render(request, "chats/_chat_list.html", {"chat_page": page, "partial": True})
