@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 import pytest_asyncio
+from asgiref.sync import sync_to_async
+from django.db import connections
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from models_registry.llm import llm_close
@@ -79,6 +81,9 @@ def fake_model(db: None, fake_llm: FakeProvider) -> Model:
 
 @pytest_asyncio.fixture
 async def llm_sessions() -> AsyncIterator[None]:
-    """Close the HTTP session llm.py opened on this test's event loop."""
+    """Close the HTTP session llm.py opened on this test's event loop, and the database
+    connection sync_to_async opened in its worker thread (the test database is dropped later).
+    """
     yield
     await llm_close()
+    await sync_to_async(connections.close_all)()
