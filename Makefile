@@ -26,6 +26,7 @@ run: install
 	$(PY) scripts/devdb.py -- bash -c '\
 	  $(PY) manage.py migrate --noinput && \
 	  $(PY) manage.py seed_registry && \
+	  $(PY) manage.py reap_streams && \
 	  $(PY) manage.py collectstatic --noinput -v0 && \
 	  exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) vero.asgi:application'
 

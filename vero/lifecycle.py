@@ -1,0 +1,37 @@
+"""Start this process's background machinery with the server, not at import time."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+
+
+class StartWorkersOnFirstCall:
+    """ASGI wrapper: the first connection starts the generation loop and its reaper.
+
+    Daphne has no lifespan events; the first call (a request or a socket) is the earliest
+    moment we know we are a server, so commands and imports never start threads.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._started = False
+        self._lock = threading.Lock()
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if not self._started:
+            with self._lock:
+                if not self._started:
+                    self._started = True
+                    self._start()
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _start() -> None:
+        from chats.generation import worker_start
+
+        worker_start()
