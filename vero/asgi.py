@@ -11,9 +11,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from vero.routing import websocket_urlpatterns  # noqa: E402
-
 from vero.lifecycle import StartWorkersOnFirstCall  # noqa: E402
+from vero.routing import websocket_urlpatterns  # noqa: E402
 
 application = StartWorkersOnFirstCall(
     ProtocolTypeRouter(
