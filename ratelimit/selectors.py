@@ -105,9 +105,10 @@ def bucket_config(*, user: User | None, bucket: str) -> BucketConfig:
     raise ValueError(f"Unknown rate limit bucket {bucket!r}")
 
 
-def _status(
+def bucket_status_from_row(
     *, bucket: str, row: UserRateLimit | None, config: BucketConfig, now: datetime
 ) -> BucketStatus:
+    """Return the status a stored row (None: no row, a full bucket) implies at `now`."""
     if row is None:
         return BucketStatus(
             bucket=bucket,
@@ -142,7 +143,7 @@ def ratelimit_status(
     row = None
     if user is not None:
         row = UserRateLimit.objects.filter(user_id=user.id, bucket=bucket).first()
-    return _status(bucket=bucket, row=row, config=config, now=now)
+    return bucket_status_from_row(bucket=bucket, row=row, config=config, now=now)
 
 
 def ratelimit_statuses_for_rows(
@@ -161,5 +162,7 @@ def ratelimit_statuses_for_rows(
         key = (user.tier_id or ("default", user.is_guest), row.bucket)
         if key not in configs:
             configs[key] = bucket_config(user=user, bucket=row.bucket)
-        statuses[row.pk] = _status(bucket=row.bucket, row=row, config=configs[key], now=now)
+        statuses[row.pk] = bucket_status_from_row(
+            bucket=row.bucket, row=row, config=configs[key], now=now
+        )
     return statuses

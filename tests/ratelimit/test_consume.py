@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from ratelimit.services import Decision, ratelimit_consume
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 # Five tokens, two more for every full minute.
-CONFIG = {"capacity": 5, "refill_amount": 2, "refill_interval_seconds": 60}
+CONFIG: dict[str, Any] = {"capacity": 5, "refill_amount": 2, "refill_interval_seconds": 60}
 
 
 def consume(user: User, *, at: datetime, cost: int = 1, bucket: str = Bucket.PLATFORM) -> Decision:
@@ -193,3 +194,59 @@ def test_waits_read_the_way_a_person_says_them(seconds: int, words: str) -> None
     from ratelimit.buckets import wait_humanize
 
     assert wait_humanize(seconds) == words
+
+
+def test_status_agrees_with_the_statement_at_every_step_of_an_irregular_day(alice: User) -> None:
+    from random import Random
+
+    from ratelimit.buckets import BucketConfig
+    from ratelimit.selectors import bucket_status_from_row
+
+    config = BucketConfig(**CONFIG)
+    at = T0
+    for step in Random(6).choices([0, 1, 7, 59, 60, 61, 90, 300], k=200):
+        at += timedelta(seconds=step)
+        row = UserRateLimit.objects.filter(user=alice, bucket=Bucket.PLATFORM).first()
+        before = bucket_status_from_row(bucket=Bucket.PLATFORM, row=row, config=config, now=at)
+
+        decision = consume(alice, at=at)
+
+        assert decision.allowed == (before.remaining >= 1)
+        assert decision.remaining == before.remaining - decision.allowed
+        if not before.is_full:
+            assert decision.next_refill_at == before.next_refill_at
+
+
+def _synchronous_commit() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return str(cursor.fetchone()[0])
+
+
+def test_inside_a_callers_transaction_the_commit_stays_durable(alice: User) -> None:
+    consume(alice, at=T0)  # pytest-django runs this test inside a transaction
+
+    assert _synchronous_commit() == "on"
+
+
+def test_on_its_own_the_statement_relaxes_only_its_own_commit(alice: User) -> None:
+    from django.db import connection
+
+    from ratelimit.services import CONSUME_SQL
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            CONSUME_SQL,
+            {
+                "user_id": alice.id,
+                "bucket": Bucket.PLATFORM,
+                "cost": 1,
+                "now": T0,
+                "relaxed_commit": True,
+                **CONFIG,
+            },
+        )
+
+    assert _synchronous_commit() == "off"  # set for this (test's) transaction only
