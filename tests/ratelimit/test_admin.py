@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.test import Client
 
 from accounts.models import User
@@ -80,3 +82,16 @@ def test_people_who_are_not_staff_cannot_see_buckets(alice_client: Client) -> No
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_the_list_looks_tiers_up_once_not_once_per_row(
+    admin_client: Client, django_assert_max_num_queries: Any
+) -> None:
+    for n in range(30):
+        user = User.objects.create(is_guest=n % 2 == 0)
+        spend(user, Bucket.PLATFORM, 1)
+
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(CHANGELIST)
+
+    assert response.status_code == 200
