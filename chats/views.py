@@ -115,12 +115,12 @@ def _bucket(target: CallTarget) -> str:
 @require_POST
 def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) -> HttpResponse:
     """Check everything first (a refused send creates nothing), then save and start answering."""
+    chat: Chat | None = None
+    if chat_id is not None:  # someone else's chat is not found, whatever was posted
+        chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
     form = SendForm(request.POST)
     if not form.is_valid():
         return _error(request, _first_error(form), status=400)
-    chat: Chat | None = None
-    if chat_id is not None:
-        chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
     model_id = form.cleaned_data["model"]
     try:
         target = resolve(actor_get(request), model_id)

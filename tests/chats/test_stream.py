@@ -1,0 +1,248 @@
+"""The answer's stream: replay what was missed, follow live, survive disconnects and failures."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient, Client
+
+from accounts.models import User
+from chats.models import Chat, Message
+from tests.chats.helpers import send, sse_events, wait_for_answer
+from tests.fake_provider import Script
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TOKENS = [f"word{i} " for i in range(20)]
+
+
+async def _read_stream(client: AsyncClient, url: str, *, stop_after: int | None = None) -> bytes:
+    response = await client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    body = b""
+    events = 0
+    async for chunk in response.streaming_content:  # type: ignore[union-attr]
+        body += chunk
+        events += chunk.count(b"\nevent: ")
+        if stop_after is not None and events >= stop_after:
+            await response.streaming_content.aclose()  # type: ignore[union-attr]
+            break
+    return body
+
+
+def _start(client: Client, model: str, text: str = "tell me something") -> tuple[Chat, Message]:
+    send(client, text, model)
+    chat = Chat.objects.get()
+    return chat, chat.messages.get(role="assistant")
+
+
+async def _async_client_for(user: User) -> AsyncClient:
+    client = AsyncClient()
+    await client.aforce_login(user)
+    return client
+
+
+@pytest.mark.asyncio
+async def test_the_stream_replays_everything_then_follows_live_deltas_exactly_once(
+    alice: User, alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    fake_llm.enqueue(Script(text=TOKENS, delay=0.02))
+    chat, answer = await sync_to_async(_start)(alice_client, fake_model)
+    url = f"/c/{chat.id}/m/{answer.id}/stream?after=0"
+
+    events = sse_events(await _read_stream(await _async_client_for(alice), url))
+
+    texts = [(seq, data) for seq, kind, data in events if kind == "text"]
+    assert [data for _, data in texts] == TOKENS
+    assert [seq for seq, _ in texts] == list(range(1, 21))
+    seq, kind, data = events[-1]
+    assert kind == "done"
+    assert data["status"] == "complete"
+    assert "word19" in data["html"]
+
+
+@pytest.mark.asyncio
+async def test_a_follower_that_reconnects_gets_only_what_it_missed(
+    alice: User, alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    fake_llm.enqueue(Script(text=TOKENS, delay=0.02))
+    chat, answer = await sync_to_async(_start)(alice_client, fake_model)
+    client = await _async_client_for(alice)
+    url = f"/c/{chat.id}/m/{answer.id}/stream"
+
+    first = sse_events(await _read_stream(client, url + "?after=0", stop_after=5))
+    seen = [data for _, kind, data in first if kind == "text"]
+    last_id = max(seq for seq, kind, _ in first if kind == "text")
+    response = await client.get(url, headers={"Last-Event-ID": str(last_id)})
+    rest = b"".join([chunk async for chunk in response.streaming_content])  # type: ignore[union-attr]
+
+    again = [data for _, kind, data in sse_events(rest) if kind == "text"]
+    assert "".join(seen + again) == "".join(TOKENS)
+
+
+@pytest.mark.asyncio
+async def test_a_finished_answer_streams_its_final_state_from_the_database(
+    alice: User, alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    fake_llm.enqueue(Script(text=["All ", "done."]))
+    chat, answer = await sync_to_async(_start)(alice_client, fake_model)
+    await sync_to_async(wait_for_answer)(answer.id)
+
+    events = sse_events(
+        await _read_stream(await _async_client_for(alice), f"/c/{chat.id}/m/{answer.id}/stream")
+    )
+
+    assert [kind for _, kind, _ in events] == ["done"]
+    assert events[0][2]["status"] == "complete"
+    assert "All done." in events[0][2]["html"]
+
+
+@pytest.mark.asyncio
+async def test_the_answer_keeps_going_after_the_reader_disconnects(
+    alice: User, alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    fake_llm.enqueue(Script(text=TOKENS, delay=0.02))
+    chat, answer = await sync_to_async(_start)(alice_client, fake_model)
+    url = f"/c/{chat.id}/m/{answer.id}/stream?after=0"
+    await _read_stream(await _async_client_for(alice), url, stop_after=3)
+
+    saved = await sync_to_async(wait_for_answer)(answer.id)
+
+    assert saved.status == "complete"
+    assert saved.text == "".join(TOKENS)
+    assert saved.stream_seq == len(TOKENS)
+
+
+def test_the_answer_is_generated_with_nobody_reading_and_saved_whole(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    fake_llm.enqueue(Script(text=TOKENS, reasoning=["think ", "hard"], delay=0.005))
+    _chat, answer = _start(alice_client, fake_model)
+    saved = wait_for_answer(answer.id)
+    assert saved.text == "".join(TOKENS)
+    assert saved.reasoning == "think hard"
+    assert [part["type"] for part in saved.parts] == ["reasoning", "text"]
+
+
+def test_stop_ends_the_answer_and_keeps_the_partial_text(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    script = Script(text=TOKENS, stall_after=3)
+    fake_llm.enqueue(script)
+    chat, answer = _start(alice_client, fake_model)
+    assert script.wait_until_stalled()
+
+    response = alice_client.post(f"/c/{chat.id}/m/{answer.id}/stop")
+
+    assert response.status_code == 204
+    saved = wait_for_answer(answer.id)
+    assert saved.status == "stopped"
+    assert saved.text == "".join(TOKENS[:3])
+    page = alice_client.get(f"/c/{chat.id}/").content.decode()
+    assert "Stopped" in page
+    assert "Retry" in page
+
+
+@pytest.mark.parametrize(
+    ("script", "partial", "reason"),
+    [
+        (Script(text=TOKENS, fail_after=2), "word0 word1 ", "broke off"),
+        (Script(text=TOKENS, error_after=2), "word0 word1 ", "fake provider was told to fail"),
+        (Script(text=TOKENS, malformed_after=2), "word0 word1 ", ""),
+        (Script(http_status=500), "", ""),
+        (Script(http_status=401), "", ""),
+    ],
+    ids=["dropped", "error-event", "malformed", "http-500", "http-401"],
+)
+def test_a_provider_failure_keeps_the_partial_text_and_explains_itself(
+    alice_client: Client, fake_model: str, fake_llm: Any, script: Script, partial: str, reason: str
+) -> None:
+    fake_llm.enqueue(script)
+    _chat, answer = _start(alice_client, fake_model)
+
+    saved = wait_for_answer(answer.id)
+
+    assert saved.status == "error"
+    assert saved.text == partial
+    assert saved.error
+    assert reason.lower() in saved.error.lower()
+    assert "Traceback" not in saved.error
+
+
+def test_retry_answers_again_beside_the_failed_answer(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    fake_llm.enqueue(Script(text=TOKENS, fail_after=2), Script(text=["Second ", "try."]))
+    chat, failed = _start(alice_client, fake_model)
+    wait_for_answer(failed.id)
+
+    response = alice_client.post(
+        f"/c/{chat.id}/m/{failed.id}/retry", headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 200
+    retried = chat.messages.filter(role="assistant").exclude(id=failed.id).get()
+    assert retried.parent_id == failed.parent_id
+    assert wait_for_answer(retried.id).text == "Second try."
+    assert Message.objects.get(id=failed.id).status == "error"  # nothing is lost
+    page = alice_client.get(f"/c/{chat.id}/").content.decode()
+    assert "Second try." in page
+    assert "2/2" in page
+
+
+def test_a_complete_answer_cannot_be_retried(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    chat, answer = _start(alice_client, fake_model)
+    wait_for_answer(answer.id)
+    response = alice_client.post(f"/c/{chat.id}/m/{answer.id}/retry")
+    assert response.status_code == 409
+    assert chat.messages.count() == 2
+
+
+def test_stopping_an_answer_nobody_generates_marks_it_stopped(
+    alice: User, alice_client: Client
+) -> None:
+    from chats.services import message_send
+
+    turn = message_send(user_id=alice.id, chat=None, text="hi", model_id="fake:fake-model")
+    response = alice_client.post(f"/c/{turn.chat.id}/m/{turn.answer.id}/stop")
+    assert response.status_code == 204
+    assert Message.objects.get(id=turn.answer.id).status == "stopped"
+
+
+def test_the_reaper_interrupts_stale_answers_only(alice: User) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chats.generation import messages_reap
+    from chats.services import message_send
+
+    stale = message_send(user_id=alice.id, chat=None, text="old", model_id="fake:fake-model")
+    fresh = message_send(user_id=alice.id, chat=None, text="new", model_id="fake:fake-model")
+    Message.objects.filter(id=stale.answer.id).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )
+
+    assert messages_reap() == 1
+
+    reaped = Message.objects.get(id=stale.answer.id)
+    assert reaped.status == "interrupted"
+    assert "stopped before this answer was finished" in reaped.error
+    assert Message.objects.get(id=fresh.answer.id).status == "streaming"
+    assert messages_reap() == 0
+
+
+def test_the_page_of_an_interrupted_answer_offers_retry(alice: User, alice_client: Client) -> None:
+    from chats.services import message_send
+
+    turn = message_send(user_id=alice.id, chat=None, text="hi", model_id="fake:fake-model")
+    Message.objects.filter(id=turn.answer.id).update(status="interrupted", error="Server went away")
+    page = alice_client.get(f"/c/{turn.chat.id}/").content.decode()
+    assert "Interrupted: Server went away" in page
+    assert f"/c/{turn.chat.id}/m/{turn.answer.id}/retry" in page
