@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -59,7 +58,7 @@ async def test_the_stream_replays_everything_then_follows_live_deltas_exactly_on
     texts = [(seq, data) for seq, kind, data in events if kind == "text"]
     assert [data for _, data in texts] == TOKENS
     assert [seq for seq, _ in texts] == list(range(1, 21))
-    seq, kind, data = events[-1]
+    _seq, kind, data = events[-1]
     assert kind == "done"
     assert data["status"] == "complete"
     assert "word19" in data["html"]
