@@ -48,6 +48,7 @@ def test_a_guest_sends_a_first_message_and_gets_the_whole_answer(
     assert answer.status == "complete"
     assert answer.text == "Paris is the capital."
     assert "<p>Paris is the capital.</p>" in answer.html
+    assert answer.usage is not None
     assert answer.usage["input_tokens"] == 12
     usage = TokenUsage.objects.get()
     assert (usage.input_tokens, usage.output_tokens, usage.user_id) == (12, 4, chat.user_id)
