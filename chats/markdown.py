@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import html
+import re
 from collections.abc import Sequence
 
 import nh3
@@ -20,7 +21,6 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
-from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
@@ -37,8 +37,13 @@ MAX_HIGHLIGHT_CHARS = 50_000
 # markdown-it stops nesting blocks and inline containers at this depth, which bounds both the
 # parser's recursion and the depth of the tree nh3 has to walk.
 MAX_NESTING = 20
-# A fence info string is free text; only something shaped like a language name is looked up.
+# A fence info string is free text; past this length it is not a language name worth a lookup.
 MAX_LANGUAGE_CHARS = 32
+# Each of these characters makes markdown-it scan ahead for a partner, and a message made of
+# little else costs 10-40 times ordinary prose per character (`![` repeated 100,000 times takes
+# over ten seconds). Real answers stay far below these counts; a message above any of them is
+# shown verbatim.
+SCAN_HEAVY_BUDGET = {"[": 5_000, "*": 20_000, "_": 20_000, "~": 20_000}
 
 HIGHLIGHT_CLASS_PREFIX = "hl-"
 LINK_REL = "nofollow noopener noreferrer"
@@ -50,8 +55,8 @@ _TAGS = {
     "pre", "span", "div", "a", "ul", "ol", "li", "input", "blockquote", "table", "thead", "tbody",
     "tr", "th", "td", "button",
 }  # fmt: skip
-# `class` is absent on purpose: nh3 checks it value by value through `_allowed_classes()`, and
-# `type`/`disabled` on inputs are forced through `set_tag_attribute_values`.
+# `class` is absent on purpose: nh3 checks it value by value through `_allowed_classes()`.
+# `type` and `disabled` are forced instead, so no input can be a live text field.
 _ATTRIBUTES = {
     "a": {"href", "title"},
     "ol": {"start"},
@@ -70,9 +75,13 @@ _COPY_BUTTON = '<button type="button" class="copy-code" data-copy-code>Copy</but
 
 def markdown_render(text: str) -> str:
     """Render Markdown to HTML that is safe to insert into a page."""
-    if len(text) > MAX_INPUT_CHARS:
+    if len(text) > MAX_INPUT_CHARS or _over_scan_budget(text):
         return f"<pre>{html.escape(text, quote=False)}</pre>"
     return _cleaner().clean(_parser().render(text))
+
+
+def _over_scan_budget(text: str) -> bool:
+    return any(text.count(char) > budget for char, budget in SCAN_HEAVY_BUDGET.items())
 
 
 @functools.cache
@@ -82,11 +91,9 @@ def _parser() -> MarkdownIt:
         {"html": False, "linkify": False, "typographer": False, "maxNesting": MAX_NESTING},
     )
     md.enable(["table", "strikethrough"])
-    # The GFM autolink extension is pure Python; markdown-it's own `linkify` would need
-    # linkify-it-py, which we do not install.
-    md.use(gfm_autolink_plugin)
     md.use(tasklists_plugin)
     md.core.ruler.push("table_alignment_as_class", _table_alignment_as_class)
+    md.core.ruler.push("bare_url_links", _bare_url_links)
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("code_block", _render_code_block)
     md.add_render_rule("image", _render_image)
@@ -136,6 +143,79 @@ def _table_alignment_as_class(state: StateCore) -> None:
             alignment = style.removeprefix("text-align:")
             if alignment in _ALIGNMENTS:
                 token.attrSet("class", f"align-{alignment}")
+
+
+# GFM's autolink extension, for web addresses only. markdown-it's `linkify` needs linkify-it-py
+# (not installed), and mdit-py-plugins' `gfm_autolink` re-scans the pending text at every colon,
+# which is quadratic: 200,000 characters of "http:" took minutes.
+_BARE_URL = re.compile(r"(?<![^\s*_~(])(?:https?://|www\.)[^\s<>\"`]+", re.IGNORECASE)
+# Trailing characters that end a sentence rather than the address (GFM trims these too).
+_URL_TRAILING_PUNCTUATION = "?!.,:*_~'\""
+
+
+def _bare_url_links(state: StateCore) -> None:
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        if "www." not in block.content and "://" not in block.content:
+            continue
+        children: list[Token] = []
+        link_depth = 0
+        for token in block.children:
+            if token.type == "link_open":
+                link_depth += 1
+            elif token.type == "link_close":
+                link_depth -= 1
+            if token.type == "text" and link_depth == 0:
+                children.extend(_split_bare_urls(state, token))
+            else:
+                children.append(token)
+        block.children = children
+
+
+def _split_bare_urls(state: StateCore, token: Token) -> list[Token]:
+    text = token.content
+    pieces: list[Token] = []
+    last_end = 0
+    for match in _BARE_URL.finditer(text):
+        url = _trim_url(match.group())
+        href = state.md.normalizeLink(url if "://" in url else f"http://{url}")
+        if not url or not state.md.validateLink(href):
+            continue
+        start = match.start()
+        if start > last_end:
+            pieces.append(_text_token(text[last_end:start], token.level))
+        link_open = Token("link_open", "a", 1, level=token.level, markup="linkify", info="auto")
+        link_open.attrSet("href", href)
+        pieces.append(link_open)
+        pieces.append(_text_token(state.md.normalizeLinkText(url), token.level + 1))
+        pieces.append(
+            Token("link_close", "a", -1, level=token.level, markup="linkify", info="auto")
+        )
+        last_end = start + len(url)
+    if not pieces:
+        return [token]
+    if last_end < len(text):
+        pieces.append(_text_token(text[last_end:], token.level))
+    return pieces
+
+
+def _trim_url(url: str) -> str:
+    while url:
+        last = url[-1]
+        unbalanced_paren = last == ")" and url.count(")") > url.count("(")
+        if last in _URL_TRAILING_PUNCTUATION or unbalanced_paren:
+            url = url[:-1]
+        elif last == ";" and (amp := url.rfind("&")) != -1 and url[amp + 1 : -1].isalpha():
+            # A trailing entity-like `&amp;` is punctuation in GFM, not part of the address.
+            url = url[:amp]
+        else:
+            break
+    return url
+
+
+def _text_token(content: str, level: int) -> Token:
+    return Token("text", "", 0, level=level, content=content)
 
 
 def _render_fence(
