@@ -82,6 +82,11 @@ def _litellm() -> ModuleType:
     return _litellm_module
 
 
+def llm_preload() -> None:
+    """Import LiteLLM now (3-5 s of CPU), so the first call that needs it does not wait."""
+    _litellm()
+
+
 def litellm_model_map() -> dict[str, Any]:
     """Return LiteLLM's bundled model map, read from its JSON file without importing LiteLLM."""
     spec = importlib.util.find_spec("litellm")
@@ -676,6 +681,7 @@ __all__ = [
     "complete",
     "litellm_model_map",
     "llm_close",
+    "llm_preload",
     "provider_ping",
     "stream_collect",
     "stream_completion",

@@ -73,7 +73,8 @@ def live_server_start(*, extra_env: dict[str, str] | None = None) -> LiveServer:
     database = {"NAME": connection.settings_dict["NAME"]}
     port = _free_port()
     context = multiprocessing.get_context("spawn")
-    env = {"SECURE_COOKIES": "false", **(extra_env or {})}
+    # No LiteLLM preload: the fake provider speaks OpenAI's API, served by the lean engine.
+    env = {"SECURE_COOKIES": "false", "LLM_PRELOAD": "false", **(extra_env or {})}
     process = context.Process(target=_serve, args=(port, database, env), daemon=True)
     process.start()
     deadline = time.monotonic() + 60

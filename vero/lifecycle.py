@@ -9,7 +9,8 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 
 class StartWorkersOnFirstCall:
-    """ASGI wrapper: the first connection starts the generation loop and its reaper.
+    """ASGI wrapper: the first connection starts the generation loop (with its reaper) and
+    imports LiteLLM in the background.
 
     Daphne has no lifespan events; the first call (a request or a socket) is the earliest
     moment we know we are a server, so commands and imports never start threads.
@@ -32,6 +33,12 @@ class StartWorkersOnFirstCall:
 
     @staticmethod
     def _start() -> None:
+        from django.conf import settings
+
         from chats.generation import worker_start
 
         worker_start()
+        if settings.LLM_PRELOAD:
+            from models_registry.llm import llm_preload
+
+            threading.Thread(target=llm_preload, name="vero-llm-preload", daemon=True).start()

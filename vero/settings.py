@@ -238,7 +238,6 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "UNAUTHENTICATED_USER": None,
 }
 
 LOGGING = {
@@ -261,6 +260,8 @@ GENERATION_CHECKPOINT_SECONDS: float = env.float("GENERATION_CHECKPOINT_SECONDS"
 STREAM_STALE_SECONDS: int = env.int("STREAM_STALE_SECONDS", default=60)
 STREAM_REAPER_INTERVAL_SECONDS: int = env.int("STREAM_REAPER_INTERVAL_SECONDS", default=30)
 CHAT_LIST_PAGE_SIZE: int = env.int("CHAT_LIST_PAGE_SIZE", default=50)
+# Import LiteLLM in the background when the server starts, so no request waits for it.
+LLM_PRELOAD: bool = env.bool("LLM_PRELOAD", default=True)
 
 # Heavy imports must never touch the network (LiteLLM reads its bundled cost map).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
