@@ -1,4 +1,4 @@
-"""LiteLLM stays out of settings, `manage.py check` and `manage.py migrate`."""
+"""LiteLLM stays out of settings, `manage.py check`, `migrate` and pages that call no model."""
 
 from __future__ import annotations
 
@@ -62,4 +62,34 @@ def test_manage_py_migrate_does_not_import_litellm() -> None:
     result = _run(_RUN_AND_CHECK.format(args=["migrate", "--noinput"]), {"DATABASE_URL": url})
 
     assert result.returncode == 0, result.stderr
+    assert "LITELLM NOT IMPORTED" in result.stdout
+
+
+_PAGES = """
+import sys, django
+django.setup()
+from tests.live_server import use_source_static_files
+use_source_static_files()
+from django.test import Client
+client = Client()
+for url in ["/", "/settings/", "/api/models", "/c/list", "/healthz", "/accounts/login/"]:
+    status = client.get(url, headers={"host": "localhost"}).status_code
+    assert status == 200, (url, status)
+heavy = sorted(name for name in sys.modules if name == "litellm" or name.startswith("litellm."))
+assert not heavy, f"imported: {heavy[:5]}"
+print("LITELLM NOT IMPORTED")
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pages_that_call_no_model_do_not_import_litellm() -> None:
+    database = connection.settings_dict
+    url = (
+        f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}"
+    )
+
+    result = _run(_PAGES, {"DATABASE_URL": url})
+
+    assert result.returncode == 0, result.stderr[-2000:]
     assert "LITELLM NOT IMPORTED" in result.stdout
