@@ -94,21 +94,29 @@ class ShownMessage:
     message: Message
     sibling_position: int  # 1-based, for the "2/3" version switcher
     sibling_count: int
+    previous_id: uuid.UUID | None  # the sibling one to the left, if any
+    next_id: uuid.UUID | None
 
 
 def chat_shown_messages(*, chat: Chat) -> tuple[ChatTree, list[ShownMessage]]:
     """Return the tree and the messages on its active path (two queries, whatever its size)."""
     tree = chat_tree_load(chat=chat)
-    path = tree.active_path()
-    contents = messages_by_id(ids=path)
+    steps = tree.active_path_steps()
+    contents = messages_by_id(ids=[step.message_id for step in steps])
     shown = []
-    for message_id in path:
-        siblings = tree.siblings(message_id)
+    for step in steps:
+        siblings = tree.siblings(step.message_id)
         shown.append(
             ShownMessage(
-                message=contents[message_id],
-                sibling_position=siblings.index(message_id) + 1,
-                sibling_count=len(siblings),
+                message=contents[step.message_id],
+                sibling_position=step.index + 1,
+                sibling_count=step.count,
+                previous_id=siblings[step.index - 1] if step.index > 0 else None,
+                next_id=siblings[step.index + 1] if step.index + 1 < step.count else None,
             )
         )
     return tree, shown
+
+
+def chat_is_generating(*, chat: Chat) -> bool:
+    return Message.objects.filter(chat=chat, status=Message.Status.STREAMING).exists()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chats import streaming, views
+from chats import streaming, tree_views, views
 
 urlpatterns = [
     path("", views.chat_new, name="home"),
@@ -19,5 +19,31 @@ urlpatterns = [
     path("c/<uuid:chat_id>/m/<uuid:message_id>/stop", views.message_stop_view, name="message_stop"),
     path(
         "c/<uuid:chat_id>/m/<uuid:message_id>/retry", views.message_retry_view, name="message_retry"
+    ),
+    path("c/<uuid:chat_id>/compare", tree_views.chat_compare, name="chat_compare"),
+    path(
+        "c/<uuid:chat_id>/m/<uuid:message_id>/select",
+        tree_views.message_select_view,
+        name="message_select",
+    ),
+    path(
+        "c/<uuid:chat_id>/m/<uuid:message_id>/edit",
+        tree_views.message_edit_view,
+        name="message_edit",
+    ),
+    path(
+        "c/<uuid:chat_id>/m/<uuid:message_id>/regenerate",
+        tree_views.message_regenerate_view,
+        name="message_regenerate",
+    ),
+    path(
+        "c/<uuid:chat_id>/m/<uuid:message_id>/delete",
+        tree_views.message_delete_view,
+        name="message_delete",
+    ),
+    path(
+        "c/<uuid:chat_id>/m/<uuid:message_id>/fork",
+        tree_views.message_fork_view,
+        name="message_fork",
     ),
 ]

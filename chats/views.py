@@ -33,7 +33,7 @@ from chats.services import (
     message_send,
     message_stop_orphan,
 )
-from chats.tree import chat_tree_load
+from chats.tree import chat_forks, chat_lineage, chat_tree_load
 from models_registry.calls import CallTarget
 from models_registry.resolver import ResolutionError, resolve
 from models_registry.selectors import (
@@ -43,6 +43,9 @@ from models_registry.selectors import (
 )
 from ratelimit.services import request_admit
 from vero.http import VeroRequest
+
+# Above this many messages the tree map is left out of the page (it would dwarf the chat).
+TREE_MAP_LIMIT = 400
 
 
 def _picker(user: User | None, selected: str | None = None) -> dict[str, Any]:
@@ -54,7 +57,9 @@ def _picker(user: User | None, selected: str | None = None) -> dict[str, Any]:
     }
 
 
-def _error(request: VeroRequest, message: str, *, status: int, **headers: str) -> HttpResponse:
+def error_response(
+    request: VeroRequest, message: str, *, status: int, **headers: str
+) -> HttpResponse:
     """An error the user reads: a small partial for htmx, the same text otherwise."""
     response = render(request, "chats/_error.html", {"error": message}, status=status)
     for name, value in headers.items():
@@ -81,16 +86,24 @@ def chat_detail(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
 
 
 def _chat_page(request: VeroRequest, chat: Chat) -> HttpResponse:
-    _tree, shown = chat_shown_messages(chat=chat)
-    context = {
+    template = "chats/chat.html#chat-main" if request.htmx else "chats/chat.html"  # type: ignore[attr-defined]
+    return render(request, template, chat_context(request, chat))
+
+
+def chat_context(request: VeroRequest, chat: Chat) -> dict[str, Any]:
+    """Everything the chat page and its partials show: the active route, lineage, the map."""
+    tree, shown = chat_shown_messages(chat=chat)
+    return {
         "chat": chat,
         "shown": shown,
         "leaf": shown[-1].message if shown else None,
         "generating": any(item.message.status == Message.Status.STREAMING for item in shown),
+        "tree_map": tree.tree_map() if len(tree) <= TREE_MAP_LIMIT else None,
+        "branched": any(len(options) > 1 for options in tree.children.values()),
+        "lineage": chat_lineage(chat=chat) if chat.parent_chat_id else [],
+        "forks": chat_forks(chat=chat),
         **_picker(actor_get(request), chat.settings.get("model")),
     }
-    template = "chats/chat.html#chat-main" if request.htmx else "chats/chat.html"  # type: ignore[attr-defined]
-    return render(request, template, context)
 
 
 def _max_tokens(target: CallTarget) -> int:
@@ -112,6 +125,39 @@ def _bucket(target: CallTarget) -> str:
     return "byok" if target.model_id.startswith("byok:") else "platform"
 
 
+def answer_start(
+    *,
+    user: User,
+    chat: Chat,
+    answer: Message,
+    target: CallTarget,
+    reasoning_effort: str | None = None,
+    with_title: bool = False,
+) -> None:
+    """Start generating into a `streaming` placeholder that was just saved."""
+    generation_start(
+        GenerationPlan(
+            message_id=answer.id,
+            chat_id=chat.id,
+            user_id=user.id,
+            target=target,
+            max_tokens=_max_tokens(target),
+            reasoning_effort=reasoning_effort or chat.settings.get("reasoning_effort"),
+            title_target=_title_target(user, target) if with_title else None,
+        )
+    )
+
+
+def admission_refusal(request: VeroRequest, user: User, target: CallTarget) -> HttpResponse | None:
+    """Consume one request from the user's bucket; the 429 to answer when it is empty."""
+    decision = request_admit(user=user, bucket=_bucket(target))
+    if decision.allowed:
+        return None
+    retry_after = decision.retry_after_seconds
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    return error_response(request, decision.message, status=429, **headers)
+
+
 @require_POST
 def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) -> HttpResponse:
     """Check everything first (a refused send creates nothing), then save and start answering."""
@@ -120,18 +166,16 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
         chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
     form = SendForm(request.POST)
     if not form.is_valid():
-        return _error(request, _first_error(form), status=400)
+        return error_response(request, _first_error(form), status=400)
     model_id = form.cleaned_data["model"]
     try:
         target = resolve(actor_get(request), model_id)
     except ResolutionError as error:
-        return _error(request, str(error), status=400)
+        return error_response(request, str(error), status=400)
     user = actor_ensure(request)
-    decision = request_admit(user=user, bucket=_bucket(target))
-    if not decision.allowed:
-        retry_after = decision.retry_after_seconds
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        return _error(request, decision.message, status=429, **headers)
+    refusal = admission_refusal(request, user, target)
+    if refusal is not None:
+        return refusal
     try:
         turn = message_send(
             user_id=user.id,
@@ -142,17 +186,14 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
             reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
         )
     except SendRefusedError as error:
-        return _error(request, error.message, status=error.status)
-    generation_start(
-        GenerationPlan(
-            message_id=turn.answer.id,
-            chat_id=turn.chat.id,
-            user_id=user.id,
-            target=target,
-            max_tokens=_max_tokens(target),
-            reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
-            title_target=_title_target(user, target) if turn.chat_created else None,
-        )
+        return error_response(request, error.message, status=error.status)
+    answer_start(
+        user=user,
+        chat=turn.chat,
+        answer=turn.answer,
+        target=target,
+        reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
+        with_title=turn.chat_created,
     )
     chat_url = reverse("chat_detail", args=[turn.chat.id])
     if not request.htmx:  # type: ignore[attr-defined]
@@ -197,28 +238,19 @@ def message_retry_view(
     chat = chat_get_for_user(user=user, chat_id=chat_id)
     failed = message_get_for_chat(chat=chat, message_id=message_id)
     if failed.status not in RETRYABLE:
-        return _error(request, "Only a stopped or failed answer can be retried.", status=409)
+        return error_response(
+            request, "Only a stopped or failed answer can be retried.", status=409
+        )
     assert user is not None
     try:
         target = resolve(user, failed.model_id)
     except ResolutionError as error:
-        return _error(request, str(error), status=400)
-    decision = request_admit(user=user, bucket=_bucket(target))
-    if not decision.allowed:
-        retry_after = decision.retry_after_seconds
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-        return _error(request, decision.message, status=429, **headers)
+        return error_response(request, str(error), status=400)
+    refusal = admission_refusal(request, user, target)
+    if refusal is not None:
+        return refusal
     answer = message_retry(chat=chat, message=failed)
-    generation_start(
-        GenerationPlan(
-            message_id=answer.id,
-            chat_id=chat.id,
-            user_id=user.id,
-            target=target,
-            max_tokens=_max_tokens(target),
-            reasoning_effort=chat.settings.get("reasoning_effort"),
-        )
-    )
+    answer_start(user=user, chat=chat, answer=answer, target=target)
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("chat_detail", chat.id)
     return _message_response(request, chat, answer)
@@ -247,7 +279,7 @@ def chat_rename_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
     form = RenameForm(request.POST)
     if not form.is_valid():
-        return _error(request, _first_error(form), status=400)
+        return error_response(request, _first_error(form), status=400)
     chat_rename(chat=chat, title=form.cleaned_data["title"])
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("chat_detail", chat.id)

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from django.test import Client
 
-from chats.models import Message
+from chats.models import Chat, Message
 
 
 def send(
@@ -28,6 +28,16 @@ def wait_for_answer(message_id: uuid.UUID, timeout: float = 15.0) -> Message:
             return message
         time.sleep(0.05)
     raise AssertionError(f"answer {message_id} still streaming after {timeout} s")
+
+
+def wait_for_title(chat: Chat, title: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chat.refresh_from_db()
+        if chat.title == title:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"chat title is {chat.title!r}, not {title!r}")
 
 
 def sse_events(raw: bytes) -> list[tuple[int | None, str, Any]]:

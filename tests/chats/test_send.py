@@ -12,7 +12,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from accounts.models import User
 from chats.models import Chat, Message, TokenUsage
 from ratelimit.models import UserRateLimit
-from tests.chats.helpers import send, wait_for_answer
+from tests.chats.helpers import send, wait_for_answer, wait_for_title
 from tests.conftest import client_for_guest
 from tests.fake_provider import Script
 
@@ -91,15 +91,7 @@ def test_a_new_chat_gets_a_generated_title(
     fake_llm.enqueue(Script(text="Sure, here it is."), Script(text=["Weekend ", "plans"]))
     send(alice_client, "Help me plan a relaxing weekend in the mountains", fake_model)
     wait_for_answer(_only_answer().id)
-    chat = Chat.objects.get()
-    for _ in range(100):
-        chat.refresh_from_db()
-        if chat.title == "Weekend plans":
-            break
-        import time
-
-        time.sleep(0.05)
-    assert chat.title == "Weekend plans"
+    wait_for_title(Chat.objects.get(), "Weekend plans")
 
 
 @pytest.mark.parametrize(

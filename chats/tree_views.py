@@ -1,0 +1,243 @@
+"""The tree's HTML endpoints: switch versions, edit, regenerate, delete, fork, compare.
+
+Each answers with the chat's body partial (messages, composer parent, tree map), so the page
+changes in place; a refused change answers with a readable error and changes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import uuid
+
+from django import forms
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.services import actor_get
+from chats.branching import (
+    TreeError,
+    chat_fork,
+    message_delete_single,
+    message_delete_subtree,
+    message_delete_turn,
+    message_edit_assistant,
+    message_edit_in_place,
+    message_edit_user,
+    message_regenerate,
+    message_select,
+)
+from chats.models import Chat, Message
+from chats.selectors import chat_get_for_user, chat_is_generating, message_get_for_chat
+from chats.tree import chat_tree_load
+from chats.views import admission_refusal, answer_start, chat_context, error_response
+from models_registry.resolver import ResolutionError, resolve
+from vero.http import VeroRequest
+
+BUSY = "Wait for the answer to finish (or stop it) before changing versions."
+
+
+class EditForm(forms.Form):
+    text = forms.CharField(error_messages={"required": "The edited message is empty."})
+    mode = forms.ChoiceField(choices=[("version", "version"), ("in_place", "in place"),
+                                      ("fork", "fork")], initial="version")  # fmt: skip
+
+
+def _body(request: VeroRequest, chat: Chat) -> HttpResponse:
+    chat.refresh_from_db()
+    response = render(request, "chats/chat.html#chat-body", chat_context(request, chat))
+    response["HX-Trigger"] = "chats-changed"
+    return response
+
+
+def _done(request: VeroRequest, chat: Chat) -> HttpResponse:
+    if request.htmx:  # type: ignore[attr-defined]
+        return _body(request, chat)
+    return redirect("chat_detail", chat.id)
+
+
+def _goto(request: VeroRequest, url: str) -> HttpResponse:
+    if request.htmx:  # type: ignore[attr-defined]
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _lookup(
+    request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
+) -> tuple[Chat, Message]:
+    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    return chat, message_get_for_chat(chat=chat, message_id=message_id)
+
+
+def _model_for(chat: Chat, requested: str | None, message: Message | None = None) -> str:
+    """The model asked for, else the answer's own, else the chat's."""
+    return requested or (message.model_id if message else "") or str(chat.settings.get("model"))
+
+
+@require_POST
+def message_select_view(
+    request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
+) -> HttpResponse:
+    chat, message = _lookup(request, chat_id, message_id)
+    if chat_is_generating(chat=chat):
+        return error_response(request, BUSY, status=409)
+    message_select(chat=chat, message=message)
+    return _done(request, chat)
+
+
+@require_POST
+def message_edit_view(
+    request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
+) -> HttpResponse:
+    chat, message = _lookup(request, chat_id, message_id)
+    form = EditForm(request.POST)
+    if not form.is_valid():
+        return error_response(request, str(next(iter(form.errors.values()))[0]), status=400)
+    text, mode = form.cleaned_data["text"], form.cleaned_data["mode"]
+    user = actor_get(request)
+    assert user is not None  # the chat lookup found the user's chat
+    needs_answer = message.role == Message.Role.USER and mode != "in_place"
+    target = None
+    if needs_answer:
+        try:
+            target = resolve(user, _model_for(chat, request.POST.get("model")))
+        except ResolutionError as error:
+            return error_response(request, str(error), status=400)
+        refusal = admission_refusal(request, user, target)
+        if refusal is not None:
+            return refusal
+    elif chat_is_generating(chat=chat) and mode != "fork":
+        return error_response(request, BUSY, status=409)
+    try:
+        if mode == "fork":
+            fork = chat_fork(
+                chat=chat,
+                message=message,
+                edited_text=text,
+                model_id=target.model_id if target else "",
+            )
+            if fork.answer is not None and target is not None:
+                answer_start(user=user, chat=fork.chat, answer=fork.answer, target=target)
+            return _goto(request, reverse("chat_detail", args=[fork.chat.id]))
+        if message.role == Message.Role.USER and target is not None:
+            edit = message_edit_user(
+                chat=chat, message=message, text=text, model_id=target.model_id
+            )
+            answer_start(user=user, chat=chat, answer=edit.answer, target=target)
+        elif mode == "in_place":
+            message_edit_in_place(message=message, text=text)
+        else:
+            message_edit_assistant(chat=chat, message=message, text=text)
+    except TreeError as error:
+        return error_response(request, str(error), status=409)
+    return _done(request, chat)
+
+
+@require_POST
+def message_regenerate_view(
+    request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
+) -> HttpResponse:
+    chat, message = _lookup(request, chat_id, message_id)
+    user = actor_get(request)
+    assert user is not None
+    if chat_is_generating(chat=chat):
+        return error_response(request, BUSY, status=409)
+    try:
+        target = resolve(user, _model_for(chat, request.POST.get("model"), message))
+    except ResolutionError as error:
+        return error_response(request, str(error), status=400)
+    refusal = admission_refusal(request, user, target)
+    if refusal is not None:
+        return refusal
+    try:
+        answer = message_regenerate(chat=chat, message=message, model_id=target.model_id)
+    except TreeError as error:
+        return error_response(request, str(error), status=409)
+    answer_start(user=user, chat=chat, answer=answer, target=target)
+    return _done(request, chat)
+
+
+_DELETES = {
+    "version": message_delete_subtree,
+    "turn": message_delete_turn,
+    "single": message_delete_single,
+}
+
+
+@require_POST
+def message_delete_view(
+    request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
+) -> HttpResponse:
+    chat, message = _lookup(request, chat_id, message_id)
+    delete = _DELETES.get(request.POST.get("scope", ""))
+    if delete is None:
+        return error_response(request, "Choose what to delete.", status=400)
+    if chat_is_generating(chat=chat):
+        return error_response(request, BUSY, status=409)
+    try:
+        outcome = delete(chat=chat, message=message)
+    except TreeError as error:
+        return error_response(request, str(error), status=409)
+    if outcome.chat_deleted:
+        return _goto(request, reverse("home"))
+    return _done(request, chat)
+
+
+@require_POST
+def message_fork_view(
+    request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
+) -> HttpResponse:
+    chat, message = _lookup(request, chat_id, message_id)
+    try:
+        fork = chat_fork(chat=chat, message=message)
+    except TreeError as error:
+        return error_response(request, str(error), status=409)
+    return _goto(request, reverse("chat_detail", args=[fork.chat.id]))
+
+
+def _word_diff(before: str, after: str) -> SafeString:
+    """Mark words removed from `before` and added in `after` (escaped, then marked up)."""
+    old, new = before.split(" "), after.split(" ")
+    out: list[str] = []
+    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op in ("delete", "replace"):
+            out.append(f"<del>{html.escape(' '.join(old[a1:a2]))}</del>")
+        if op in ("insert", "replace"):
+            out.append(f"<ins>{html.escape(' '.join(new[b1:b2]))}</ins>")
+        if op == "equal":
+            out.append(html.escape(" ".join(old[a1:a2])))
+    return mark_safe(" ".join(out))  # noqa: S308  (every piece above is escaped)
+
+
+@require_GET
+def chat_compare(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
+    """Side by side: two sibling versions of a message, with a word diff."""
+    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    try:
+        left_id, right_id = uuid.UUID(request.GET["a"]), uuid.UUID(request.GET["b"])
+    except (KeyError, ValueError):
+        return error_response(request, "Choose two versions to compare.", status=400)
+    left = message_get_for_chat(chat=chat, message_id=left_id)
+    right = message_get_for_chat(chat=chat, message_id=right_id)
+    tree = chat_tree_load(chat=chat)
+    siblings = tree.siblings(left.id)
+    if right.id not in siblings:
+        return error_response(
+            request, "Only versions of the same message can be compared.", status=400
+        )
+    context = {
+        "chat": chat,
+        "left": left,
+        "right": right,
+        "left_number": siblings.index(left.id) + 1,
+        "right_number": siblings.index(right.id) + 1,
+        "count": len(siblings),
+        "diff": _word_diff(left.text, right.text),
+        "versions": [(number, message_id) for number, message_id in enumerate(siblings, 1)],
+    }
+    return render(request, "chats/compare.html", context)
