@@ -86,7 +86,10 @@ def chat_detail(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
 
 
 def _chat_page(request: VeroRequest, chat: Chat) -> HttpResponse:
-    template = "chats/chat.html#chat-main" if request.htmx else "chats/chat.html"  # type: ignore[attr-defined]
+    template = "chats/chat.html"
+    if request.htmx:  # type: ignore[attr-defined]
+        part = "chat-body" if request.GET.get("part") == "body" else "chat-main"
+        template += f"#{part}"
     return render(request, template, chat_context(request, chat))
 
 

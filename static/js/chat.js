@@ -20,6 +20,10 @@ function anyStreaming() {
   return document.querySelector("[data-stream-url]") !== null;
 }
 
+function anyStreamingBut(article) {
+  return [...document.querySelectorAll("[data-stream-url]")].some((other) => other !== article);
+}
+
 // Follow one answer: replay from the seq the page rendered, then each delta as it arrives.
 function follow(article) {
   if (article.dataset.following) return;
@@ -56,10 +60,14 @@ function follow(article) {
   });
   source.addEventListener("done", () => {
     source.close();
-    // The server renders the finished message once (sanitized Markdown, actions for its status).
-    window.htmx.ajax("GET", article.dataset.detailUrl, { target: article, swap: "outerHTML" }).then(() => {
-      setGenerating(anyStreaming());
-    });
+    // The server renders the finished message once (sanitized Markdown, actions for its
+    // status); the chat's body comes along so version switchers unlock too.
+    const body = document.getElementById("chat-body");
+    const chat = document.querySelector("[data-chat-id]");
+    const request = body && chat && !anyStreamingBut(article)
+      ? window.htmx.ajax("GET", `/c/${chat.dataset.chatId}/?part=body`, { target: body, swap: "outerHTML" })
+      : window.htmx.ajax("GET", article.dataset.detailUrl, { target: article, swap: "outerHTML" });
+    request.then(() => setGenerating(anyStreaming()));
   });
 }
 
