@@ -156,27 +156,6 @@ def message_send(
 RETRYABLE = (Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED)
 
 
-def message_retry(*, chat: Chat, message: Message, model_id: str | None = None) -> Message:
-    """Answer the same question again: a new sibling placeholder, selected (the old one stays)."""
-    if message.role != Message.Role.ASSISTANT or message.parent_id is None:
-        raise SendRefusedError("Only an answer can be retried.")
-    with transaction.atomic():
-        chat_lock(chat_id=chat.id)
-        question = Message.objects.get(id=message.parent_id)
-        answer = message_append(
-            chat=chat,
-            parent=question,
-            role=Message.Role.ASSISTANT,
-            parts=[],
-            model_id=model_id or message.model_id,
-            status=Message.Status.STREAMING,
-            parent_has_successor=True,
-        )
-        chat.save(update_fields=["updated_at"])
-        publish(user_id=chat.user_id, kind="message.created", chat_id=chat.id, message_id=answer.id)
-    return answer
-
-
 def message_stop_orphan(*, message: Message) -> bool:
     """Mark an answer `stopped` when no process is generating it any more."""
     with transaction.atomic():

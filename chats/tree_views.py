@@ -33,8 +33,8 @@ from chats.branching import (
 from chats.models import Chat, Message
 from chats.selectors import chat_get_for_user, chat_is_generating, message_get_for_chat
 from chats.tree import chat_tree_load
-from chats.views import admission_refusal, answer_start, chat_context, error_response
-from models_registry.resolver import ResolutionError, resolve
+from chats.views import answer_start, call_target_admitted, chat_context, error_response
+from models_registry.calls import CallTarget
 from vero.http import VeroRequest
 
 BUSY = "Wait for the answer to finish (or stop it) before changing versions."
@@ -102,15 +102,14 @@ def message_edit_view(
     user = actor_get(request)
     assert user is not None  # the chat lookup found the user's chat
     needs_answer = message.role == Message.Role.USER and mode != "in_place"
-    target = None
+    target: CallTarget | None = None
     if needs_answer:
-        try:
-            target = resolve(user, _model_for(chat, request.POST.get("model")))
-        except ResolutionError as error:
-            return error_response(request, str(error), status=400)
-        refusal = admission_refusal(request, user, target)
-        if refusal is not None:
-            return refusal
+        admitted = call_target_admitted(
+            request, user=user, model_id=_model_for(chat, request.POST.get("model"))
+        )
+        if isinstance(admitted, HttpResponse):
+            return admitted
+        target = admitted
     elif chat_is_generating(chat=chat) and mode != "fork":
         return error_response(request, BUSY, status=409)
     try:
@@ -147,13 +146,11 @@ def message_regenerate_view(
     assert user is not None
     if chat_is_generating(chat=chat):
         return error_response(request, BUSY, status=409)
-    try:
-        target = resolve(user, _model_for(chat, request.POST.get("model"), message))
-    except ResolutionError as error:
-        return error_response(request, str(error), status=400)
-    refusal = admission_refusal(request, user, target)
-    if refusal is not None:
-        return refusal
+    target = call_target_admitted(
+        request, user=user, model_id=_model_for(chat, request.POST.get("model"), message)
+    )
+    if isinstance(target, HttpResponse):
+        return target
     try:
         answer = message_regenerate(chat=chat, message=message, model_id=target.model_id)
     except TreeError as error:

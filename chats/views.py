@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.services import actor_ensure, actor_get
+from chats.branching import TreeError, message_regenerate
 from chats.forms import RenameForm, SendForm
 from chats.generation import GenerationPlan, generation_start, generation_stop
 from chats.models import Chat, Message
@@ -29,7 +30,6 @@ from chats.services import (
     SendRefusedError,
     chat_delete,
     chat_rename,
-    message_retry,
     message_send,
     message_stop_orphan,
 )
@@ -161,6 +161,21 @@ def admission_refusal(request: VeroRequest, user: User, target: CallTarget) -> H
     return error_response(request, decision.message, status=429, **headers)
 
 
+def call_target_admitted(
+    request: VeroRequest, *, user: User, model_id: str
+) -> CallTarget | HttpResponse:
+    """Resolve the model for the user and take one request from their bucket.
+
+    Returns the call target, or the response that says why not (nothing was written).
+    """
+    try:
+        target = resolve(user, model_id)
+    except ResolutionError as error:
+        return error_response(request, str(error), status=400)
+    refusal = admission_refusal(request, user, target)
+    return refusal if refusal is not None else target
+
+
 @require_POST
 def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) -> HttpResponse:
     """Check everything first (a refused send creates nothing), then save and start answering."""
@@ -245,14 +260,13 @@ def message_retry_view(
             request, "Only a stopped or failed answer can be retried.", status=409
         )
     assert user is not None
+    target = call_target_admitted(request, user=user, model_id=failed.model_id)
+    if isinstance(target, HttpResponse):
+        return target
     try:
-        target = resolve(user, failed.model_id)
-    except ResolutionError as error:
-        return error_response(request, str(error), status=400)
-    refusal = admission_refusal(request, user, target)
-    if refusal is not None:
-        return refusal
-    answer = message_retry(chat=chat, message=failed)
+        answer = message_regenerate(chat=chat, message=failed, model_id=target.model_id)
+    except TreeError as error:
+        return error_response(request, str(error), status=409)
     answer_start(user=user, chat=chat, answer=answer, target=target)
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("chat_detail", chat.id)
