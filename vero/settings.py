@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "accounts",
     "models_registry",
+    "byok",
     "ratelimit",
     "realtime",
     "chats",
@@ -311,3 +312,12 @@ BYOK_REFILL_INTERVAL_SECONDS: int = env.int("BYOK_REFILL_INTERVAL_SECONDS", defa
 SYNC_BUCKET_CAPACITY: int = env.int("SYNC_BUCKET_CAPACITY", default=120)
 SYNC_REFILL_AMOUNT: int = env.int("SYNC_REFILL_AMOUNT", default=60)
 SYNC_REFILL_INTERVAL_SECONDS: int = env.int("SYNC_REFILL_INTERVAL_SECONDS", default=60)
+
+# BYOK (byok): users' own keys and OpenAI-compatible endpoints. A custom endpoint's URL may by
+# default only reach public addresses (checked when saved and before every call). Set
+# BYOK_ALLOW_PRIVATE_NETWORKS to let users reach self-hosted servers (Ollama, vLLM) on
+# loopback, private (10/8, 172.16/12, 192.168/16), CGNAT and IPv6 unique-local addresses, or
+# list chosen networks in BYOK_ALLOWED_NETWORKS (CIDRs, e.g. 10.0.0.5/32). Link-local,
+# multicast, reserved and cloud metadata addresses are always refused.
+BYOK_ALLOW_PRIVATE_NETWORKS: bool = env.bool("BYOK_ALLOW_PRIVATE_NETWORKS", default=False)
+BYOK_ALLOWED_NETWORKS: list[str] = env.list("BYOK_ALLOWED_NETWORKS", default=[])
