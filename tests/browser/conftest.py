@@ -7,7 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
+from accounts.models import User
+from tests.conftest import PASSWORD
 from tests.live_server import LiveServer, live_server_start
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -55,10 +58,50 @@ def browser() -> Iterator[Any]:
     playwright.stop()
 
 
-@pytest.fixture
-def page(browser: Any, vero_server: LiveServer, transactional_db: None) -> Iterator[Any]:
-    context = browser.new_context(base_url=vero_server.url)
+def _page_on(browser: Any, server: LiveServer) -> Iterator[Any]:
+    context = browser.new_context(base_url=server.url)
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def page(browser: Any, vero_server: LiveServer, transactional_db: None) -> Iterator[Any]:
+    yield from _page_on(browser, vero_server)
+
+
+@pytest.fixture
+def fresh_server_page(
+    browser: Any, transactional_db: None, django_db_blocker: Any
+) -> Iterator[Any]:
+    """A page on a Daphne server of its own, for tests that write through Django's admin.
+
+    Each transactional test ends with a flush that recreates the content types under new ids,
+    while a long-lived server keeps the old ids in ContentType's cache; the admin's log entry
+    for the next add or change then violates its foreign key. A fresh process has no cache.
+    """
+    with django_db_blocker.unblock():
+        server = live_server_start()
+    try:
+        yield from _page_on(browser, server)
+    finally:
+        server.stop()
+
+
+def live_password_set(user: User) -> None:
+    """Hash the shared test password with the live server's default hasher (PBKDF2).
+
+    The test process hashes with MD5 for speed (tests/conftest.py), which the spawned server
+    does not accept, so a persona that logs in through a browser needs a real hash.
+    """
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode(PASSWORD, hasher.salt())
+    user.save(update_fields=["password"])
+
+
+@pytest.fixture
+def live_admin(admin_user: User) -> User:
+    """The admin persona, able to log in through the live server's login form."""
+    live_password_set(admin_user)
+    return admin_user
