@@ -40,6 +40,15 @@ def _serve(port: int, database: dict[str, Any], extra_env: dict[str, str]) -> No
     child_settings.DATABASES["default"].update(database)
     use_source_static_files()
 
+    # Transactional tests recreate content types under new ids between tests; a cached id
+    # from an earlier test would break the admin's log entries.
+    from django.contrib.contenttypes.models import ContentType
+    from django.core.signals import request_started
+
+    request_started.connect(
+        lambda **_: ContentType.objects.clear_cache(), weak=False, dispatch_uid="ct-cache"
+    )
+
     from daphne.endpoints import build_endpoint_description_strings
     from daphne.server import Server
 
