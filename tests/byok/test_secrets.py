@@ -18,7 +18,7 @@ NEW_RING_KEY = "the key ring's new first key, added this quarter"
 
 def _raw_column(table: str, pk: int) -> str:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT api_key_encrypted FROM {table} WHERE id = %s", [pk])  # noqa: S608
+        cursor.execute(f"SELECT api_key_encrypted FROM {table} WHERE id = %s", [pk])
         (value,) = cursor.fetchone()
     return str(value)
 
