@@ -15,58 +15,26 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from chats.models import Branch, Chat, Message
-from chats.tree import chat_lock, chat_tree_build, message_append, next_branch_paths
+from chats.tree import (
+    ChatNotFound,
+    EmptyText,
+    MessageNotInChat,
+    MessageStreaming,
+    SelectionOutOfRange,
+    WrongRole,
+    chat_lock,
+    chat_tree_build,
+    message_append,
+    next_branch_paths,
+)
+from chats.tree import TreeError as TreeError  # the base of the errors above, for callers
 from realtime.events import publish
-
-# ---------------------------------------------------------------------------------------------
-# Errors: each has a stable code for the JSON API and a sentence for the HTML partial.
-
-
-class TreeError(Exception):
-    """A tree operation was refused; nothing was changed."""
-
-    code: ClassVar[str] = "tree_error"
-    default_message: ClassVar[str] = "This change to the conversation is not possible."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
-
-
-class ChatNotFound(TreeError):
-    code = "chat_not_found"
-    default_message = "This chat no longer exists."
-
-
-class MessageNotInChat(TreeError):
-    code = "message_not_in_chat"
-    default_message = "This message is not part of this chat (or no longer exists)."
-
-
-class WrongRole(TreeError):
-    code = "wrong_role"
-    default_message = "This operation does not apply to this kind of message."
-
-
-class SelectionOutOfRange(TreeError):
-    code = "selection_out_of_range"
-    default_message = "There is no version with that number."
-
-
-class EmptyText(TreeError):
-    code = "empty_text"
-    default_message = "The edited message is empty."
-
-
-class MessageStreaming(TreeError):
-    code = "message_streaming"
-    default_message = "This message is still being generated."
-
 
 # ---------------------------------------------------------------------------------------------
 # Results

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import connection
 from django.utils import timezone
@@ -18,6 +18,51 @@ from django.utils import timezone
 from chats.models import Branch, Chat, Message
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors of tree operations: each has a stable code for the JSON API and a sentence for the
+# HTML partial. Raised before anything is written, or inside the transaction that rolls back.
+
+
+class TreeError(Exception):
+    """A tree operation was refused; nothing was changed."""
+
+    code: ClassVar[str] = "tree_error"
+    default_message: ClassVar[str] = "This change to the conversation is not possible."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+
+class ChatNotFound(TreeError):
+    code = "chat_not_found"
+    default_message = "This chat no longer exists."
+
+
+class MessageNotInChat(TreeError):
+    code = "message_not_in_chat"
+    default_message = "This message is not part of this chat (or no longer exists)."
+
+
+class WrongRole(TreeError):
+    code = "wrong_role"
+    default_message = "This operation does not apply to this kind of message."
+
+
+class SelectionOutOfRange(TreeError):
+    code = "selection_out_of_range"
+    default_message = "There is no version with that number."
+
+
+class EmptyText(TreeError):
+    code = "empty_text"
+    default_message = "The edited message is empty."
+
+
+class MessageStreaming(TreeError):
+    code = "message_streaming"
+    default_message = "This message is still being generated."
 
 
 def chat_lock(*, chat_id: uuid.UUID) -> bool:
@@ -80,7 +125,8 @@ def message_append(
 
     Under the last message of a branch it continues the branch; under a message that already
     has an in-branch successor it starts a new branch forked there. Nothing existing moves.
-    `parent_has_successor=False` skips a query when the caller just created `parent`.
+    `parent` is re-read under the lock (MessageNotInChat if it is gone);
+    `parent_has_successor=False` skips that query when the caller just created `parent`.
     """
     now = timezone.now()
     heartbeat = now if status == Message.Status.STREAMING else None
@@ -98,9 +144,19 @@ def message_append(
         return message
 
     if parent_has_successor is None:
-        parent_has_successor = Message.objects.filter(
-            branch_id=parent.branch_id, seq=parent.seq + 1
-        ).exists()
+        # Re-read the parent under the lock: since the caller loaded it, a delete may have
+        # moved it up its branch or removed it. Same single query as the successor check.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT p.branch_id, p.seq, EXISTS (SELECT 1 FROM chats_message s "
+                "WHERE s.branch_id = p.branch_id AND s.seq = p.seq + 1) "
+                "FROM chats_message p WHERE p.id = %s AND p.chat_id = %s",
+                [parent.id, chat.id],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise MessageNotInChat()
+        parent.branch_id, parent.seq, parent_has_successor = row
     forked_count = Branch.objects.filter(fork_message=parent).count()
     if not parent_has_successor:
         branch_id, seq = parent.branch_id, parent.seq + 1

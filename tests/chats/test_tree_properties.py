@@ -43,7 +43,7 @@ from chats.branching import (
     message_select,
 )
 from chats.models import Chat, ChatDeletion, Message
-from tests.chats.branching_support import check_tree, notifications, say
+from tests.chats.branching_support import check_trees, notifications, say
 
 pytestmark = pytest.mark.django_db
 
@@ -145,6 +145,8 @@ class TreeMachine(RuleBasedStateMachine):
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
         self.chats: dict[uuid.UUID, RefChat] = {}
+        # Services re-read what they change under the lock, so instances may be kept.
+        self.instances: dict[uuid.UUID, Chat] = {}
         self.counter = itertools.count()
 
     def teardown(self) -> None:
@@ -170,7 +172,7 @@ class TreeMachine(RuleBasedStateMachine):
 
     def _chat(self, data: st.DataObject) -> tuple[Chat, RefChat]:
         chat_id = data.draw(st.sampled_from(list(self.chats)), label="chat")
-        return Chat.objects.get(id=chat_id), self.chats[chat_id]
+        return self.instances[chat_id], self.chats[chat_id]
 
     def _message(
         self, data: st.DataObject, *, role: str | None = None
@@ -180,12 +182,14 @@ class TreeMachine(RuleBasedStateMachine):
         if not candidates:
             return None
         message_id = data.draw(st.sampled_from(candidates), label="message")
-        return chat, ref, Message.objects.get(id=message_id)
+        # A bare instance, as from a form: the services must re-read it under the lock.
+        return chat, ref, Message(id=message_id, chat_id=chat.id)
 
     def _deleted(self, chat: Chat, ref: RefChat, chat_deleted: bool) -> None:
         assert chat_deleted == (not ref.nodes)
         if chat_deleted:
             del self.chats[chat.id]
+            del self.instances[chat.id]
             assert not Chat.objects.filter(id=chat.id).exists()
             assert ChatDeletion.objects.filter(chat_id=chat.id).exists()
 
@@ -195,6 +199,7 @@ class TreeMachine(RuleBasedStateMachine):
     def new_chat(self) -> None:
         chat = Chat.objects.create(user=self.user, title="random")
         self.chats[chat.id] = RefChat()
+        self.instances[chat.id] = chat
 
     @precondition(lambda self: len(self.chats) < 2)
     @rule()
@@ -212,6 +217,19 @@ class TreeMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.chats)
     @rule(data=st.data())
+    def alternative(self, data: st.DataObject) -> None:
+        """Append beside existing children: the move that allocates branch labels."""
+        chat, ref = self._chat(data)
+        parents = [parent for parent in [None, *ref.by_order()] if ref.children.get(parent)]
+        if not parents:
+            return
+        parent_id = data.draw(st.sampled_from(parents), label="parent")
+        parent = Message.objects.get(id=parent_id) if parent_id else None
+        text = self._text()
+        self._add(ref, say(chat, parent, text), text)
+
+    @precondition(lambda self: self.chats)
+    @rule(data=st.data())
     def edit_user(self, data: st.DataObject) -> None:
         picked = self._message(data, role="user")
         if picked is None:
@@ -223,9 +241,6 @@ class TreeMachine(RuleBasedStateMachine):
         assert len(sent) == 1
         self._add(ref, edit.version, text)
         self._add(ref, edit.answer, "")
-        # The model's context: the route to the new version, each message once.
-        context = check_tree(chat.id).ancestors(edit.answer.id)
-        assert context == ref.route(edit.answer.id) and len(set(context)) == len(context)
 
     @precondition(lambda self: self.chats)
     @rule(data=st.data())
@@ -265,7 +280,7 @@ class TreeMachine(RuleBasedStateMachine):
         if picked is None:
             return
         chat, ref, message = picked
-        if message.parent_id is None:
+        if ref.nodes[message.id].parent is None:
             with pytest.raises(WrongRole):
                 message_regenerate(chat=chat, message=message)
             return
@@ -321,6 +336,22 @@ class TreeMachine(RuleBasedStateMachine):
         getattr(ref, f"delete_{kind}")(message.id)
         self._deleted(chat, ref, outcome.chat_deleted)
 
+    @precondition(lambda self: self.chats)
+    @rule(data=st.data())
+    def delete_an_older_version(self, data: st.DataObject) -> None:
+        """Delete a version that has a newer sibling: frees a label in the middle."""
+        chat, ref = self._chat(data)
+        older = [m for m in ref.by_order() if ref.children[ref.nodes[m].parent][-1] != m]
+        if not older:
+            return
+        message_id = data.draw(st.sampled_from(older), label="message")
+        with notifications() as sent:
+            outcome = message_delete_subtree(
+                chat=chat, message=Message(id=message_id, chat_id=chat.id)
+            )
+        assert len(sent) == 1 and not outcome.chat_deleted
+        ref.delete_subtree(message_id)
+
     @precondition(lambda self: 0 < len(self.chats) < MAX_CHATS)
     @rule(data=st.data(), edited=st.booleans())
     def fork(self, data: st.DataObject, edited: bool) -> None:
@@ -338,7 +369,8 @@ class TreeMachine(RuleBasedStateMachine):
         if edited:
             route = route[:-1]
         copy = RefChat()
-        copied = check_tree(result.chat.id).active_path()[: len(route)]
+        chain = Message.objects.filter(chat_id=result.chat.id).order_by("seq")
+        copied = list(chain.values_list("id", flat=True))[: len(route)]
         assert len(copied) == len(route)
         for position, (source_id, copy_id) in enumerate(zip(route, copied, strict=True)):
             node = ref.nodes[source_id]
@@ -359,6 +391,7 @@ class TreeMachine(RuleBasedStateMachine):
             if result.answer is not None:
                 self._add(copy, result.answer, "")
         self.chats[result.chat.id] = copy
+        self.instances[result.chat.id] = result.chat
 
     @precondition(lambda self: len(self.chats) >= 2)
     @rule(data=st.data())
@@ -368,7 +401,7 @@ class TreeMachine(RuleBasedStateMachine):
             return
         source, _ref, message = picked
         other_id = data.draw(st.sampled_from([c for c in self.chats if c != source.id]))
-        other = Chat.objects.get(id=other_id)
+        other = self.instances[other_id]
         with notifications() as sent, pytest.raises(MessageNotInChat):
             message_delete_single(chat=other, message=message)
         assert sent == []
@@ -380,22 +413,23 @@ class TreeMachine(RuleBasedStateMachine):
         with connection.cursor() as cursor:
             # Deferred foreign keys are checked at commit, which an example never reaches:
             # check them now, then restore the defaults.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-            cursor.execute("SET CONSTRAINTS message_branch_seq_unique IMMEDIATE")
+            cursor.execute(
+                "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; "
+                "SET CONSTRAINTS message_branch_seq_unique IMMEDIATE"
+            )
+        checked = check_trees(list(self.chats))
         for chat_id, ref in self.chats.items():
-            tree = check_tree(chat_id)
+            tree = checked[chat_id].tree
             assert set(tree.parent_of) == set(ref.nodes)
             for parent, options in ref.children.items():
                 assert tree.children.get(parent, []) == options
                 assert tree.selected_child(parent) == ref.selected[parent]
-            for message in Message.objects.filter(chat_id=chat_id).only("role", "status", "parts"):
-                node = ref.nodes[message.id]
-                assert (message.role, message.status, message.text) == (
-                    node.role,
-                    node.status,
-                    node.text,
-                )
+            for message_id, content in checked[chat_id].content.items():
+                node = ref.nodes[message_id]
+                assert content == (node.role, node.status, node.text)
+            # The context a model gets for any message: its route, each message once.
+            for leaf in (m for m in ref.nodes if m not in ref.children):
+                assert tree.ancestors(leaf) == ref.route(leaf)
 
 
 def test_random_operations_keep_every_tree_consistent(alice: User) -> None:
@@ -403,7 +437,7 @@ def test_random_operations_keep_every_tree_consistent(alice: User) -> None:
     run_state_machine_as_test(
         TreeMachine,
         settings=settings(
-            max_examples=20,
+            max_examples=100,
             stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
