@@ -80,3 +80,24 @@ def test_a_refused_key_form_does_not_send_the_key_back(alice_client: Client) -> 
     assert response.status_code == 400
     assert_no_secret(response)
     assert not UserProviderKey.objects.exists()
+
+
+def test_the_admin_sees_users_keys_by_their_last_four_only(
+    admin_client: Client,
+    alice_openai_key: UserProviderKey,
+    alice_endpoint: UserCustomProvider,
+) -> None:
+    pages = [
+        admin_client.get("/admin/byok/userproviderkey/"),
+        admin_client.get(f"/admin/byok/userproviderkey/{alice_openai_key.pk}/change/"),
+        admin_client.get("/admin/byok/usercustomprovider/"),
+        admin_client.get(f"/admin/byok/usercustomprovider/{alice_endpoint.pk}/change/"),
+        admin_client.get("/admin/byok/userbyokmodel/"),
+    ]
+
+    assert [page.status_code for page in pages] == [200] * 5
+    assert ALICE_OPENAI_KEY[-4:] in pages[0].content.decode()
+    for page in pages:
+        assert_no_secret(page)
+        assert alice_openai_key.api_key_encrypted not in page.content.decode()
+        assert alice_endpoint.api_key_encrypted not in page.content.decode()

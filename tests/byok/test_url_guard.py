@@ -68,6 +68,9 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], None]:
         ("http://[::ffff:127.0.0.1]/v1", "a loopback address"),
         ("http://0.0.0.0:8000/v1", "a reserved address"),
         ("http://224.0.0.1/v1", "a multicast address"),
+        ("http://2130706433/v1", "2130706433 (127.0.0.1) is a loopback address"),
+        ("http://0x7f.0.0.1/v1", "(127.0.0.1) is a loopback address"),
+        ("http://localhost:8000/v1", "is a loopback address"),
     ],
 )
 def test_alice_cannot_add_an_endpoint_on_a_non_public_address(
