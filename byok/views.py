@@ -195,7 +195,7 @@ def key_models(request: VeroRequest, provider: str) -> HttpResponse:
 def endpoint_create(request: VeroRequest) -> HttpResponse:
     form = EndpointForm(request.POST)
     if not form.is_valid():
-        return _panel(request, status=400, error=_first_error(form))
+        return _panel(request, status=400, error=_first_error(form), endpoint_form=form)
     data = form.cleaned_data
     try:
         endpoint = byok_endpoint_create(
@@ -206,7 +206,8 @@ def endpoint_create(request: VeroRequest) -> HttpResponse:
             api_key=data["api_key"],
         )
     except ByokInputError as error:
-        return _panel(request, status=400, error=error.message)
+        # The form comes back filled in (but for the key, never rendered back) to be fixed.
+        return _panel(request, status=400, error=error.message, endpoint_form=form)
     return _done(request, f"{endpoint.name} is added; list its models to use them.")
 
 

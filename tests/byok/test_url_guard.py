@@ -84,6 +84,8 @@ def test_alice_cannot_add_an_endpoint_on_a_non_public_address(
     assert response.status_code == 400
     assert reason in response.content.decode()
     assert "does not allow custom endpoints to reach" in response.content.decode()
+    # The form comes back filled in to be fixed, except for the key.
+    assert 'value="Sneaky"' in response.content.decode()
     assert_no_secret(response)
     assert not UserCustomProvider.objects.exists()
 
