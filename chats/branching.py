@@ -268,31 +268,71 @@ def message_regenerate(*, chat: Chat, message: Message, model_id: str | None = N
 # Selection
 
 
+# The branches on the route to a message (its branch and the branches it descends from, by
+# ltree), root first, each with the seq of the message it was forked at.
+_ROUTE_BRANCHES_SQL = """
+SELECT b.id, fm.seq FROM chats_branch b LEFT JOIN chats_message fm ON fm.id = b.fork_message_id
+WHERE b.chat_id = %s AND b.path @> (SELECT path FROM chats_branch WHERE id = %s)
+ORDER BY nlevel(b.path)
+"""
+
+# Messages of those branches that have a forked child: the only places on the route where a
+# parent has more than one child, so the only selections that may need to change.
+_ROUTE_FORK_POINTS_SQL = """
+SELECT DISTINCT fm.id, fm.branch_id, fm.seq, fm.selected_child_index
+FROM chats_branch f JOIN chats_message fm ON fm.id = f.fork_message_id
+WHERE f.parent_branch_id = ANY(%s)
+"""
+
+
 def message_select(*, chat: Chat, message: Message) -> None:
     """Show `message`: every selection on its route from the first message points at it.
 
     For "< 2/3 >" that is one selection; for a tree-map jump it may be several. Only the
-    selections that change are written.
+    selections that change are written. The route is found over the branches (ltree), so the
+    cost does not grow with the chat's length, only with its forks along the route.
     """
     with transaction.atomic():
         current = _locked_message(chat=chat, message=message)
-        root_index = _root_index(chat=chat)
-        rows = Message.objects.filter(chat_id=chat.id).values_list(
-            "id", "parent_id", "created_at", "selected_child_index", "role", "status"
-        )
-        tree = chat_tree_build(rows, root_index=root_index)
+        stored_root = _root_index(chat=chat)
+        with connection.cursor() as cursor:
+            cursor.execute(_ROUTE_BRANCHES_SQL, [chat.id, current.branch_id])
+            route = cursor.fetchall()  # [(branch id, seq of its fork message)], root first
+            # Where the route leaves each branch: into the next one, or at `message` itself.
+            leave_at = {
+                branch_id: (route[i + 1][1] if i + 1 < len(route) else current.seq)
+                for i, (branch_id, _fork_seq) in enumerate(route)
+            }
+            next_branch = {route[i][0]: route[i + 1][0] for i in range(len(route) - 1)}
+            cursor.execute(_ROUTE_FORK_POINTS_SQL, [list(leave_at)])
+            fork_points = {
+                row[0]: row[1:]
+                for row in cursor.fetchall()
+                # Forks below `message` (at it or after it) are not on its route.
+                if row[2] < leave_at[row[1]]
+                or (row[2] == leave_at[row[1]] and row[1] != route[-1][0])
+            }
+        children: dict[uuid.UUID, list[tuple[datetime, uuid.UUID, int, int]]] = {}
+        for parent_id, child_id, created_at, branch_id, seq in Message.objects.filter(
+            parent_id__in=list(fork_points)
+        ).values_list("parent_id", "id", "created_at", "branch_id", "seq"):
+            children.setdefault(parent_id, []).append((created_at, child_id, branch_id, seq))
         ids: list[uuid.UUID] = []
         indexes: list[int] = []
-        for step in tree.ancestors(current.id):
-            parent_id = tree.parent_of[step]
-            if tree.selected_child(parent_id) == step:
-                continue
-            index = tree.position(step).index
-            if parent_id is None:
-                chat.root_message_index = index
-            else:
+        for parent_id, (branch_id, seq, stored) in fork_points.items():
+            options = sorted(children.get(parent_id, []))
+            on_route = (
+                (branch_id, seq + 1) if seq < leave_at[branch_id] else (next_branch[branch_id], 0)
+            )
+            index = [(row[2], row[3]) for row in options].index(on_route)
+            if _effective_index(stored, len(options)) != index:
                 ids.append(parent_id)
                 indexes.append(index)
+        roots = _children(chat=chat, parent_id=None)
+        root_id = Message.objects.filter(branch_id=route[0][0], seq=0).values_list("id", flat=True)
+        root_index = [child for child, _ in roots].index(root_id.get())
+        if _effective_index(stored_root, len(roots)) != root_index:
+            chat.root_message_index = root_index
         if ids:
             with connection.cursor() as cursor:
                 cursor.execute(
