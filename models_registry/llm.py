@@ -150,6 +150,12 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def _redirect_refused() -> LLMError:
+    return ProviderBadRequestError(
+        "The provider redirected the request elsewhere; redirects are not followed."
+    )
+
+
 def http_error(status: int, detail: str, *, retry_after: float | None = None) -> LLMError:
     """Return the typed error for an HTTP error status from a provider."""
     suffix = f": {detail}" if detail else "."
@@ -264,7 +270,11 @@ async def _stream_lean(
             data=body,
             headers=headers,
             timeout=timeout,
+            # A redirect could point a user's endpoint at an internal address; never follow.
+            allow_redirects=False,
         ) as response:
+            if 300 <= response.status < 400:
+                raise _redirect_refused()
             if response.status >= 400:
                 detail = _error_message(await response.read())
                 raise http_error(
@@ -652,8 +662,10 @@ async def provider_ping(*, kind: str, api_base: str | None, api_key: str | None)
         # Its own short-lived session: the admin calls this from a fresh event loop each time.
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url, headers=headers) as response,
+            session.get(url, headers=headers, allow_redirects=False) as response,
         ):
+            if 300 <= response.status < 400:
+                raise _redirect_refused()
             raw = await response.read()
             if response.status >= 400:
                 raise http_error(response.status, _error_message(raw))

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("models_registry.urls")),
     path("", include("chats.urls")),
+    path("", include("byok.urls")),
 ]

@@ -26,11 +26,6 @@ SECRETS = (ALICE_OPENAI_KEY, ALICE_ENDPOINT_KEY, BOB_OPENAI_KEY, GUEST_KEY)
 
 
 @pytest.fixture(autouse=True)
-def byok_urls(settings: Settings) -> None:
-    settings.ROOT_URLCONF = "tests.byok.urls"
-
-
-@pytest.fixture(autouse=True)
 def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.DEBUG)
     yield
