@@ -20,6 +20,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from chats.markdown import markdown_render
 from chats.models import Branch, Chat, Message
 from chats.tree import (
     ChatNotFound,
@@ -206,7 +207,6 @@ def message_edit_assistant(*, chat: Chat, message: Message, text: str) -> Messag
         parts = _replace_text(current.parts, text)
         _check_text(text, parts)
         parent = _parent_of(current)
-        # The html of the edited text is rendered by the caller, like any finished message.
         version = message_append(
             chat=chat,
             parent=parent,
@@ -214,6 +214,9 @@ def message_edit_assistant(*, chat: Chat, message: Message, text: str) -> Messag
             parts=parts,
             model_id=current.model_id,
         )
+        # Rendered once, like every finished answer.
+        version.html = markdown_render(version.text)
+        Message.objects.filter(id=version.id).update(html=version.html)
         _chat_touch(chat=chat, with_root_index=parent is None)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=version.id)
     return version
@@ -232,7 +235,9 @@ def message_edit_in_place(*, message: Message, text: str) -> Message:
         parts = _replace_text(current.parts, text)
         _check_text(text, parts)
         current.parts = parts
-        current.html = ""  # stale: re-rendered by the caller from the new text
+        current.html = (
+            markdown_render(current.text) if current.role == Message.Role.ASSISTANT else ""
+        )
         current.save(update_fields=["parts", "html", "updated_at"])
         _chat_touch(chat=chat)
         publish(

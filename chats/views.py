@@ -205,6 +205,8 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
         )
     except SendRefusedError as error:
         return error_response(request, error.message, status=error.status)
+    except TreeError as error:  # e.g. the parent was deleted meanwhile (from another tab)
+        return error_response(request, str(error), status=409)
     answer_start(
         user=user,
         chat=turn.chat,

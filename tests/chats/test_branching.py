@@ -173,7 +173,8 @@ def test_editing_in_place_replaces_the_text_without_a_version(chat: Chat) -> Non
 
     edited = message_edit_in_place(message=answer, text="hello there")
 
-    assert edited.id == answer.id and edited.text == "hello there" and edited.html == ""
+    assert edited.id == answer.id and edited.text == "hello there"
+    assert edited.html == "<p>hello there</p>\n"
     assert Message.objects.filter(chat=chat).count() == 2
     assert active_texts(chat) == ["hi", "hello there"]
 

@@ -76,13 +76,15 @@ def test_switching_is_refused_while_the_chat_is_generating(
     fake_llm.enqueue(stalled)
     alice_client.post(f"/c/{chat.id}/m/{first.id}/regenerate")
     assert stalled.wait_until_stalled()
-    before = Message.objects.get(id=first.parent_id).selected_child_index
+    question = Message.objects.get(role="user", chat=chat)
+    before = question.selected_child_index
 
     response = alice_client.post(f"/c/{chat.id}/m/{first.id}/select", headers=HX)
 
     assert response.status_code == 409
     assert "Wait for the answer to finish" in response.content.decode()
-    assert Message.objects.get(id=first.parent_id).selected_child_index == before
+    question.refresh_from_db()
+    assert question.selected_child_index == before
     stalled.release()
     wait_for_answer(_answers(chat)[1].id)
 
@@ -242,3 +244,15 @@ def test_the_tree_endpoints_answer_404_for_another_users_chat(
     assert bob_client.get(f"/c/{chat.id}/compare?a={first.id}&b={first.id}").status_code == 404
     assert chat.messages.count() == 2
     assert Chat.objects.count() == 1
+
+
+def test_an_edited_answer_is_rendered_as_markdown(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    chat, _question, first = _chat_with_answer(alice_client, fake_model, fake_llm)
+    alice_client.post(
+        f"/c/{chat.id}/m/{first.id}/edit", {"text": "**in place**", "mode": "in_place"}
+    )
+    assert "<strong>in place</strong>" in alice_client.get(f"/c/{chat.id}/").content.decode()
+    alice_client.post(f"/c/{chat.id}/m/{first.id}/edit", {"text": "*a version*", "mode": "version"})
+    assert "<em>a version</em>" in alice_client.get(f"/c/{chat.id}/").content.decode()
