@@ -23,9 +23,7 @@ from tests.live_server import LiveServer, live_server_start
 def byok_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[LiveServer]:
     """Daphne allowing private networks, so the fake provider on 127.0.0.1 can be an endpoint."""
     with django_db_blocker.unblock():
-        server = live_server_start(
-            extra_env={"BYOK_ALLOW_PRIVATE_NETWORKS": "true"}
-        )
+        server = live_server_start(extra_env={"BYOK_ALLOW_PRIVATE_NETWORKS": "true"})
     yield server
     server.stop()
 
