@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from chats.markdown import markdown_render
 from chats.models import Chat, Message, TokenUsage
-from chats.tree import chat_tree_load, messages_by_id
 from models_registry.calls import (
     CallTarget,
     FinishDelta,
@@ -68,6 +68,20 @@ class GenerationPlan:
     title_target: CallTarget | None = None
 
 
+class Follower:
+    """A reader of a live answer on some event loop: events wait here until it wakes up.
+
+    Deltas arrive on the generation loop's thread; a follower is woken at most once per
+    batch (one cross-thread call), and takes everything that accumulated meanwhile.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: list[StreamEvent] = []
+        self.signalled = False
+        self.ready = asyncio.Event()
+
+
 class LiveAnswer:
     """An answer being generated in this process: its events so far and who follows them."""
 
@@ -77,7 +91,7 @@ class LiveAnswer:
         self.task: asyncio.Task[None] | None = None
         self.stop_requested = False
         self._lock = threading.Lock()
-        self._followers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[StreamEvent]]] = []
+        self._followers: list[Follower] = []
         self._listeners: list[Callable[[StreamEvent], None]] = []
 
     @property
@@ -88,24 +102,35 @@ class LiveAnswer:
         with self._lock:
             event = StreamEvent(seq=len(self.events) + 1, kind=kind, data=data)
             self.events.append(event)
-            for loop, queue in self._followers:
-                loop.call_soon_threadsafe(queue.put_nowait, event)
+            for follower in self._followers:
+                follower.pending.append(event)
+                if not follower.signalled:
+                    follower.signalled = True
+                    follower.loop.call_soon_threadsafe(follower.ready.set)
             listeners = list(self._listeners)
         for listener in listeners:
             listener(event)
         return event
 
-    def follow(self, *, after: int) -> tuple[list[StreamEvent], asyncio.Queue[StreamEvent]]:
-        """Return the events after `after` and a queue for the next ones, with nothing between."""
-        queue: asyncio.Queue[StreamEvent] = asyncio.Queue()
+    def follow(self, *, after: int) -> tuple[list[StreamEvent], Follower]:
+        """Return the events after `after` and a follower for the next ones, nothing between."""
+        follower = Follower(asyncio.get_running_loop())
         with self._lock:
             backlog = self.events[max(after, 0) :]
-            self._followers.append((asyncio.get_running_loop(), queue))
-        return backlog, queue
+            self._followers.append(follower)
+        return backlog, follower
 
-    def unfollow(self, queue: asyncio.Queue[StreamEvent]) -> None:
+    def take(self, follower: Follower) -> list[StreamEvent]:
+        """Return what arrived for `follower` since it last took (call on its own loop)."""
         with self._lock:
-            self._followers = [entry for entry in self._followers if entry[1] is not queue]
+            batch, follower.pending = follower.pending, []
+            follower.signalled = False
+            follower.ready.clear()
+        return batch
+
+    def unfollow(self, follower: Follower) -> None:
+        with self._lock:
+            self._followers = [entry for entry in self._followers if entry is not follower]
 
     def events_after(self, after: int) -> list[StreamEvent]:
         with self._lock:
@@ -225,27 +250,73 @@ def _system_prompt(*, name: str, occupation: str, custom_instructions: str) -> s
     return "\n".join(lines) or None
 
 
+# The route to an answer, newest first: the answer's branch up to it, then each ancestor
+# branch up to the message the route forked at (ltree over branches; seq ranges use the
+# (branch, seq) index). Only the newest `limit` rows are read, whatever the chat's length.
+_ROUTE_SQL = """
+WITH target AS (
+    SELECT m.branch_id, m.seq, b.path
+    FROM chats_message m JOIN chats_branch b ON b.id = m.branch_id
+    WHERE m.id = %(message)s AND m.chat_id = %(chat)s
+),
+route AS (
+    SELECT b.id, nlevel(b.path) AS depth,
+           CASE WHEN b.id = t.branch_id THEN t.seq - 1
+                ELSE (SELECT fork.seq
+                      FROM chats_branch child
+                      JOIN chats_message fork ON fork.id = child.fork_message_id
+                      WHERE child.parent_branch_id = b.id AND child.path @> t.path)
+           END AS last_seq
+    FROM chats_branch b, target t
+    WHERE b.chat_id = %(chat)s AND b.path @> t.path
+)
+SELECT m.role, m.parts
+FROM route r JOIN chats_message m ON m.branch_id = r.id AND m.seq <= r.last_seq
+ORDER BY r.depth DESC, m.seq DESC
+LIMIT %(limit)s
+"""
+
+# Characters per token, roughly, to keep the history within the model's context window.
+_CHARS_PER_TOKEN = 3
+_DEFAULT_CONTEXT_TOKENS = 128_000
+
+
+def _text_of(parts: list[dict[str, Any]]) -> str:
+    return "".join(part.get("text", "") for part in parts if part.get("type") == "text")
+
+
 def _context(plan: GenerationPlan) -> list[dict[str, Any]]:
-    """Build the model's input: preferences, then the route from the first message, once each."""
-    close_old_connections()
-    chat = Chat.objects.select_related("user").get(id=plan.chat_id)
-    tree = chat_tree_load(chat=chat)
-    route = tree.ancestors(plan.message_id)[:-1]
-    contents = messages_by_id(ids=route)
-    messages: list[dict[str, Any]] = []
-    system = _system_prompt(
-        name=chat.user.name,
-        occupation=chat.user.occupation,
-        custom_instructions=chat.user.custom_instructions,
+    """Build the model's input: preferences, then the route to the answer, each message once.
+
+    The oldest messages are left out when the route exceeds CONTEXT_MAX_MESSAGES or the
+    model's context window (with room kept for the answer).
+    """
+    user = (
+        Chat.objects.filter(id=plan.chat_id)
+        .values_list("user__name", "user__occupation", "user__custom_instructions")
+        .get()
     )
-    if system:
-        messages.append({"role": "system", "content": system})
-    for message_id in route:
-        message = contents[message_id]
-        text = message.text
-        if text:
-            messages.append({"role": message.role, "content": text})
-    return messages
+    system = _system_prompt(name=user[0], occupation=user[1], custom_instructions=user[2])
+    window = plan.target.capabilities.context_window or _DEFAULT_CONTEXT_TOKENS
+    budget = max(window - plan.max_tokens, window // 2) * _CHARS_PER_TOKEN - len(system or "")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ROUTE_SQL,
+            {"message": plan.message_id, "chat": plan.chat_id,
+             "limit": settings.CONTEXT_MAX_MESSAGES},
+        )  # fmt: skip
+        rows = cursor.fetchall()
+    history: list[dict[str, Any]] = []
+    for role, parts in rows:  # newest first
+        text = _text_of(parts if isinstance(parts, list) else orjson.loads(parts))
+        if not text:
+            continue
+        budget -= len(text)
+        if budget < 0 and history:
+            break
+        history.append({"role": role, "content": text})
+    history.reverse()
+    return ([{"role": "system", "content": system}] if system else []) + history
 
 
 def _parts(acc: StreamAccumulator) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.http import HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -40,33 +41,44 @@ def _done_from_database(message: Message) -> bytes:
 
 
 def _lookup(request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID) -> Message:
-    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
-    return message_get_for_chat(chat=chat, message_id=message_id)
+    try:
+        chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+        return message_get_for_chat(chat=chat, message_id=message_id)
+    finally:
+        # A stream may stay open for minutes: it must not keep this request's connection.
+        connection.close()
+
+
+def _final_state(message_id: uuid.UUID) -> Message:
+    try:
+        return Message.objects.get(id=message_id)
+    finally:
+        connection.close()
 
 
 async def _local(live_message_id: uuid.UUID, after: int) -> AsyncIterator[bytes] | None:
     live = live_answer_get(live_message_id)
     if live is None:
         return None
-    backlog, queue = live.follow(after=after)
+    backlog, follower = live.follow(after=after)
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            for event in backlog:
-                yield _sse(event)
-                if event.kind == "done":
-                    return
+            batch = backlog
             while True:
+                if batch:
+                    # Whatever accumulated goes out in one write.
+                    yield b"".join(_sse(event) for event in batch)
+                    if batch[-1].kind == "done":
+                        return
                 try:
-                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                    async with asyncio.timeout(KEEPALIVE_SECONDS):
+                        await follower.ready.wait()
                 except TimeoutError:
                     yield b": keep-alive\n\n"
-                    continue
-                yield _sse(event)
-                if event.kind == "done":
-                    return
+                batch = live.take(follower)
         finally:
-            live.unfollow(queue)
+            live.unfollow(follower)
 
     return events()
 
@@ -88,7 +100,7 @@ async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
                 if event.kind == "done":
                     return
     # Finished (or nobody generates it any more): the database has the last word.
-    message = await sync_to_async(Message.objects.get)(id=message.id)
+    message = await sync_to_async(_final_state)(message.id)
     yield _done_from_database(message)
 
 

@@ -261,6 +261,9 @@ GENERATION_CHECKPOINT_SECONDS: float = env.float("GENERATION_CHECKPOINT_SECONDS"
 STREAM_STALE_SECONDS: int = env.int("STREAM_STALE_SECONDS", default=60)
 STREAM_REAPER_INTERVAL_SECONDS: int = env.int("STREAM_REAPER_INTERVAL_SECONDS", default=30)
 CHAT_LIST_PAGE_SIZE: int = env.int("CHAT_LIST_PAGE_SIZE", default=50)
+# At most this many of a route's newest messages are sent to the model (also bounded by the
+# model's context window), so a very long chat costs the same to continue as a short one.
+CONTEXT_MAX_MESSAGES: int = env.int("CONTEXT_MAX_MESSAGES", default=500)
 # Import LiteLLM in the background when the server starts, so no request waits for it.
 LLM_PRELOAD: bool = env.bool("LLM_PRELOAD", default=True)
 
