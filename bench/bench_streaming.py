@@ -855,13 +855,16 @@ async def _raw_post(port: int, path: str, body: bytes) -> int:
     return total
 
 
+def _connect_autocommit(conninfo: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(conninfo, autocommit=True)
+
+
 async def phase_wire_and_writes(ctx: Context) -> None:
     from tests.fake_provider import split_tokens
 
     await wait_idle(ctx.server)
-    monitor = await asyncio.to_thread(
-        psycopg.connect, ctx.conninfo, autocommit=True
-    )  # a sync connection for the stats views
+    # A sync connection for the statistics views.
+    monitor: psycopg.Connection[Any] = await asyncio.to_thread(_connect_autocommit, ctx.conninfo)
     try:
         # Bytes: 10,000 tokens, unpaced (the wire cost does not depend on the pace); the first
         # token waits 0.3 s so the stream request attaches before anything is generated.

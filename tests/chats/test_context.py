@@ -64,6 +64,7 @@ def test_the_context_follows_the_route_across_forked_branches(alice: User) -> No
             answer = _complete(message_regenerate(chat=chat, message=old), f"r{step}")
         elif choice < 0.35:  # edit the question above some earlier answer
             old = rng.choice(answers)
+            assert old.parent_id is not None
             question = Message.objects.get(id=old.parent_id)
             edit = message_edit_user(chat=chat, message=question, text=f"e{step}", model_id=MODEL)
             answer = _complete(edit.answer, f"ea{step}")
