@@ -42,6 +42,7 @@ from models_registry.calls import (
 )
 from models_registry.llm import StreamAccumulator, stream_collect, stream_completion
 from realtime.events import publish
+from vero.lib.db import connection_release
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ def _db(function: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return function(*args, **kwargs)
         finally:
-            connection.close()
+            connection_release()
 
     return sync_to_async(run_and_close, thread_sensitive=False)
 

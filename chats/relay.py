@@ -22,6 +22,7 @@ from chats.generation import LiveAnswer, StreamEvent, generation_stop
 FLUSH_SECONDS = 0.02
 SNAPSHOT_TIMEOUT_SECONDS = 3.0
 KEEPALIVE_SECONDS = 15.0
+STOP_ACK_TIMEOUT_SECONDS = 1.5
 
 
 def enabled() -> bool:
@@ -102,6 +103,8 @@ class RemoteRelay:
                 self.followers = max(0, self.followers - 1)
             elif message.get("type") == "answer.stop":
                 generation_stop(self.live.message_id)
+                if message.get("reply_to"):
+                    await self.layer.send(message["reply_to"], {"type": "answer.stopping"})
 
     async def close(self) -> None:
         assert self.layer is not None
@@ -163,7 +166,14 @@ async def remote_follow(*, message_id: uuid.UUID, after: int) -> AsyncIterator[S
             await layer.group_send(_control_group(message_id), {"type": "answer.unfollow"})
 
 
-async def remote_stop(*, message_id: uuid.UUID) -> None:
+async def remote_stop(*, message_id: uuid.UUID) -> bool:
+    """Ask whichever process generates the answer to stop it; False when none answers."""
     layer = get_channel_layer()
     assert layer is not None
-    await layer.group_send(_control_group(message_id), {"type": "answer.stop"})
+    channel = await layer.new_channel("stop.")
+    await layer.group_send(_control_group(message_id), {"type": "answer.stop", "reply_to": channel})
+    try:
+        await asyncio.wait_for(layer.receive(channel), STOP_ACK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return False
+    return True

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 
 import orjson
 from asgiref.sync import sync_to_async
-from django.db import connection
 from django.http import HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -23,6 +22,7 @@ from chats.generation import StreamEvent, live_answer_get
 from chats.models import Message
 from chats.selectors import chat_get_for_user, message_get_for_chat
 from vero.http import VeroRequest
+from vero.lib.db import connection_release
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -46,14 +46,14 @@ def _lookup(request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID) -> 
         return message_get_for_chat(chat=chat, message_id=message_id)
     finally:
         # A stream may stay open for minutes: it must not keep this request's connection.
-        connection.close()
+        connection_release()
 
 
 def _final_state(message_id: uuid.UUID) -> Message:
     try:
         return Message.objects.get(id=message_id)
     finally:
-        connection.close()
+        connection_release()
 
 
 async def _local(live_message_id: uuid.UUID, after: int) -> AsyncIterator[bytes] | None:

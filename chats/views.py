@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
 from django.http import HttpResponse
@@ -19,6 +20,7 @@ from chats.forms import RenameForm, SendForm
 from chats.generation import GenerationPlan, generation_start, generation_stop
 from chats.models import Chat, Message
 from chats.relay import enabled as relay_enabled
+from chats.relay import remote_stop
 from chats.selectors import (
     chat_get_for_user,
     chat_list_page,
@@ -238,15 +240,14 @@ def message_stop_view(
 ) -> HttpResponse:
     chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
     message = message_get_for_chat(chat=chat, message_id=message_id)
-    if message.status == Message.Status.STREAMING and not generation_stop(message.id):
-        if relay_enabled():
-            from asgiref.sync import async_to_sync
-
-            from chats.relay import remote_stop
-
-            async_to_sync(remote_stop)(message_id=message.id)
-        else:  # one process and it is not generating this answer: nobody is
-            message_stop_orphan(message=message)
+    generated_elsewhere = message.status == Message.Status.STREAMING and not generation_stop(
+        message.id
+    )
+    # Not generated here: ask the other processes; when none answers, nobody generates it.
+    if generated_elsewhere and (
+        not relay_enabled() or not async_to_sync(remote_stop)(message_id=message.id)
+    ):
+        message_stop_orphan(message=message)
     return HttpResponse(status=204)
 
 

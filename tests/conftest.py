@@ -21,6 +21,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from tests.live_server import use_source_static_files
 
     use_source_static_files()
+    # Concurrency tests hold dozens of connections at once on purpose: a larger pool here.
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    if isinstance(pool, dict):
+        pool["max_size"] = 80
     # Hashing passwords at production cost would dominate the suite's time.
     from django.conf import settings as django_settings
 
@@ -46,6 +50,11 @@ def admin_user(db: None) -> User:
 def guest(db: None) -> User:
     """A guest who has already written something (so their row exists)."""
     return User.objects.create(is_guest=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright keeps an event loop on the main thread."""
+    items.sort(key=lambda item: "tests/browser/" in str(item.fspath))
 
 
 def client_for_guest(user: User) -> Client:

@@ -106,8 +106,18 @@ TEMPLATES = [
 
 # Database: PostgreSQL only (ltree). `make run`/`make test` provide one when DATABASE_URL is unset.
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://vero@127.0.0.1:54329/vero")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A pool per process (psycopg_pool): under ASGI each request runs on its own thread, so only a
+# pool (not persistent connections) saves the connect per request; 0 turns it off.
+DB_POOL_MAX_SIZE: int = env.int("DB_POOL_MAX_SIZE", default=20)
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=30.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channels: in-memory in one process; Redis when REDIS_URL is set (needed for several processes).

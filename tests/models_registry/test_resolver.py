@@ -16,6 +16,7 @@ from models_registry.resolver import (
     ProviderDisabledError,
     ProviderMissingKeyError,
     UnknownModelError,
+    byok_hook_get,
     byok_hook_set,
     resolve,
 )
@@ -193,9 +194,7 @@ def test_the_default_provider_is_preferred_and_can_be_switched(
     assert ModelProvider.objects.filter(model_id="openai:gpt-5.2", is_default=True).count() == 1
 
 
-def test_byok_ids_are_unknown_until_the_byok_app_plugs_in(
-    registry: SeedReport, alice: User
-) -> None:
+def test_a_byok_id_the_user_never_added_is_unknown(registry: SeedReport, alice: User) -> None:
     with pytest.raises(UnknownModelError):
         resolve(alice, "byok:openai:gpt-5.2")
 
@@ -217,11 +216,12 @@ def test_byok_ids_are_delegated_to_the_byok_hook(registry: SeedReport, alice: Us
         def models_for_user(self, *, user: User | None) -> list[ModelOption]:
             return []
 
+    installed = byok_hook_get()  # the byok app's own hook: put it back afterwards
     byok_hook_set(_Hook())
     try:
         assert resolve(alice, "byok:openai:gpt-5.2").api_key == "sk-alice-own"
     finally:
-        byok_hook_set(None)
+        byok_hook_set(installed)
 
 
 def test_the_pricing_turns_usage_into_cost(
