@@ -164,3 +164,14 @@ def test_signing_up_moves_the_guests_chats_usage_and_tombstones(guest: User) -> 
     assert ChatDeletion.objects.get().user_id == account.id
     assert not User.objects.filter(id=guest.id).exists()
     assert b"guest question" in client.get(f"/c/{turn.chat.id}/").content
+
+
+def test_a_missing_chat_shows_a_friendly_not_found_page(
+    alices_chat: Chat, bob_client: Client
+) -> None:
+    response = bob_client.get(f"/c/{alices_chat.id}/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "Not found" in page
+    assert "Start a new chat" in page
+    assert "Alice&#x27;s secret plan" not in page
