@@ -30,7 +30,7 @@ from chats.tree import (
     SelectionOutOfRange,
     WrongRole,
     chat_lock,
-    chat_tree_build,
+    chat_tree_load,
     message_append,
     next_branch_paths,
 )
@@ -619,10 +619,7 @@ def chat_fork(
     with transaction.atomic():
         current = _locked_message(chat=chat, message=message)
         source = Chat.objects.get(id=chat.id)
-        rows = Message.objects.filter(chat_id=chat.id).values_list(
-            "id", "parent_id", "created_at", "selected_child_index", "role", "status"
-        )
-        route = chat_tree_build(rows, root_index=source.root_message_index).ancestors(current.id)
+        route = chat_tree_load(chat=source).ancestors(current.id)
         parts: list[dict[str, Any]] = []
         if edited_text is not None:
             parts = _replace_text(current.parts, edited_text)
