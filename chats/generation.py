@@ -1,5 +1,9 @@
 """Generation: one task per answer on this process's generation loop, independent of requests.
 
+In a server the generation loop is the server's own event loop (adopted on the first ASGI
+call), so a delta reaches the streams that follow it without crossing threads. Elsewhere
+(commands, the test client) it is a loop on a thread of its own, started on first use.
+
 The task calls the provider through `models_registry.llm`, keeps every delta of the answer in
 memory with a sequence number (so a follower can join at any point without a gap or a
 duplicate), saves the growing content at most once per `GENERATION_CHECKPOINT_SECONDS`, and
@@ -67,13 +71,17 @@ class GenerationPlan:
     max_tokens: int
     reasoning_effort: str | None = None
     title_target: CallTarget | None = None
+    # The model's input when the caller built it already (`context_build`, in the request
+    # that saved the answer); None: the generation task reads it.
+    messages: list[dict[str, Any]] | None = None
 
 
 class Follower:
     """A reader of a live answer on some event loop: events wait here until it wakes up.
 
-    Deltas arrive on the generation loop's thread; a follower is woken at most once per
-    batch (one cross-thread call), and takes everything that accumulated meanwhile.
+    A follower is woken at most once per batch and takes everything that accumulated
+    meanwhile; on the generation loop itself that is a plain call, from another loop one
+    thread-safe call per batch.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -86,8 +94,16 @@ class Follower:
 class LiveAnswer:
     """An answer being generated in this process: its events so far and who follows them."""
 
-    def __init__(self, *, message_id: uuid.UUID) -> None:
+    def __init__(
+        self,
+        *,
+        message_id: uuid.UUID,
+        chat_id: uuid.UUID | None = None,
+        user_id: uuid.UUID | None = None,
+    ) -> None:
         self.message_id = message_id
+        self.chat_id = chat_id
+        self.user_id = user_id  # whose answer: a stream of it needs no database to check
         self.events: list[StreamEvent] = []
         self.task: asyncio.Task[None] | None = None
         self.stop_requested = False
@@ -103,11 +119,15 @@ class LiveAnswer:
         with self._lock:
             event = StreamEvent(seq=len(self.events) + 1, kind=kind, data=data)
             self.events.append(event)
+            here = asyncio.get_running_loop()
             for follower in self._followers:
                 follower.pending.append(event)
                 if not follower.signalled:
                     follower.signalled = True
-                    follower.loop.call_soon_threadsafe(follower.ready.set)
+                    if follower.loop is here:
+                        follower.ready.set()
+                    else:
+                        follower.loop.call_soon_threadsafe(follower.ready.set)
             listeners = list(self._listeners)
         for listener in listeners:
             listener(event)
@@ -155,12 +175,20 @@ def live_answer_get(message_id: uuid.UUID) -> LiveAnswer | None:
 
 
 class _Worker:
-    """This process's generation loop, on a thread of its own, started on first use."""
+    """This process's generation loop: the server's, or one on a thread of its own."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
+
+    def adopt(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
+        """Generate on `loop` (a server's running loop) unless a loop was already chosen."""
+        with self._lock:
+            if self.loop is None:
+                self.loop = loop
+                self.submit(_reaper_forever())
+            return self.loop
 
     def ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -173,7 +201,7 @@ class _Worker:
                 thread.start()
                 ready.wait()
                 self.loop = loop
-                asyncio.run_coroutine_threadsafe(_reaper_forever(), loop)
+                self.submit(_reaper_forever())
             return self.loop
 
     @staticmethod
@@ -183,7 +211,7 @@ class _Worker:
         loop.run_forever()
 
     def submit(self, coroutine: Any) -> None:
-        loop = self.ensure()
+        loop = self.loop or self.ensure()
 
         def start() -> None:
             task = loop.create_task(coroutine)
@@ -196,14 +224,18 @@ class _Worker:
 _worker = _Worker()
 
 
-def worker_start() -> None:
-    """Start this process's generation loop (and its periodic reaper) if it is not running."""
-    _worker.ensure()
+def worker_start(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Start this process's generation (and its periodic reaper) on `loop`, a server's running
+    loop, or on a loop of its own when `loop` is None; nothing when it already runs."""
+    if loop is not None:
+        _worker.adopt(loop)
+    else:
+        _worker.ensure()
 
 
 def generation_start(plan: GenerationPlan) -> LiveAnswer:
     """Start generating the answer `plan.message_id` (a `streaming` placeholder)."""
-    live = LiveAnswer(message_id=plan.message_id)
+    live = LiveAnswer(message_id=plan.message_id, chat_id=plan.chat_id, user_id=plan.user_id)
     with _live_lock:
         _live[plan.message_id] = live
     _worker.submit(_generate(live, plan))
@@ -240,7 +272,8 @@ def _db(function: Callable[..., Any]) -> Callable[..., Any]:
     return sync_to_async(run_and_close, thread_sensitive=False)
 
 
-def _system_prompt(*, name: str, occupation: str, custom_instructions: str) -> str | None:
+def system_prompt(*, name: str, occupation: str, custom_instructions: str) -> str | None:
+    """The system message that personalises answers from the user's preferences, or None."""
     lines = []
     if name:
         lines.append(f"The user's name is {name}.")
@@ -252,8 +285,9 @@ def _system_prompt(*, name: str, occupation: str, custom_instructions: str) -> s
 
 
 # The route to an answer, newest first: the answer's branch up to it, then each ancestor
-# branch up to the message the route forked at (ltree over branches; seq ranges use the
-# (branch, seq) index). Only the newest `limit` rows are read, whatever the chat's length.
+# branch up to the message the route forked at (ltree over branches). Each branch is read
+# backwards on the (branch, seq) index and stops at `limit` rows, so the cost depends on the
+# limit and the route's few branches, never on the chat's length.
 _ROUTE_SQL = """
 WITH target AS (
     SELECT m.branch_id, m.seq, b.path
@@ -272,7 +306,14 @@ route AS (
     WHERE b.chat_id = %(chat)s AND b.path @> t.path
 )
 SELECT m.role, m.parts
-FROM route r JOIN chats_message m ON m.branch_id = r.id AND m.seq <= r.last_seq
+FROM route r
+CROSS JOIN LATERAL (
+    SELECT m.role, m.parts, m.seq
+    FROM chats_message m
+    WHERE m.branch_id = r.id AND m.seq <= r.last_seq
+    ORDER BY m.seq DESC
+    LIMIT %(limit)s
+) m
 ORDER BY r.depth DESC, m.seq DESC
 LIMIT %(limit)s
 """
@@ -287,17 +328,22 @@ def _text_of(parts: list[dict[str, Any]]) -> str:
 
 
 def _context(plan: GenerationPlan) -> list[dict[str, Any]]:
-    """Build the model's input: preferences, then the route to the answer, each message once.
-
-    The oldest messages are left out when the route exceeds CONTEXT_MAX_MESSAGES or the
-    model's context window (with room kept for the answer).
-    """
     user = (
         Chat.objects.filter(id=plan.chat_id)
         .values_list("user__name", "user__occupation", "user__custom_instructions")
         .get()
     )
-    system = _system_prompt(name=user[0], occupation=user[1], custom_instructions=user[2])
+    system = system_prompt(name=user[0], occupation=user[1], custom_instructions=user[2])
+    return context_build(plan=plan, system=system)
+
+
+def context_build(*, plan: GenerationPlan, system: str | None) -> list[dict[str, Any]]:
+    """Build the model's input: `system`, then the route to the answer, each message once.
+
+    One bounded query whatever the chat's length. The oldest messages are left out when the
+    route exceeds CONTEXT_MAX_MESSAGES or the model's context window (with room kept for the
+    answer).
+    """
     window = plan.target.capabilities.context_window or _DEFAULT_CONTEXT_TOKENS
     budget = max(window - plan.max_tokens, window // 2) * _CHARS_PER_TOKEN - len(system or "")
     with connection.cursor() as cursor:
@@ -428,7 +474,7 @@ async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
     try:
         if live.stop_requested:
             raise asyncio.CancelledError
-        messages = await _db(_context)(plan)
+        messages = plan.messages if plan.messages is not None else await _db(_context)(plan)
         stream = stream_completion(
             target=plan.target,
             messages=messages,

@@ -6,11 +6,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.db import connection, transaction
+from django.utils import timezone
 
 from chats.models import Chat, ChatDeletion, Message, TokenUsage
 from chats.tree import chat_lock, chat_tree_load, message_append
-from realtime.events import publish
+from realtime.events import CHANNEL, event_payload, publish
 
 TITLE_FALLBACK_LENGTH = 60
 
@@ -92,6 +94,53 @@ def _leaf_of(chat: Chat) -> Message | None:
     return Message.objects.get(id=path[-1]) if path else None
 
 
+# The chat's row lock and what a send needs to know of the parent, in one statement: where it
+# is, whether it is still being answered, whether its branch goes on after it and how many
+# branches fork at it. No row: the chat is gone; a row of NULLs: the parent is not in it.
+_PARENT_STATE_SQL = """
+SELECT p.branch_id, p.seq, p.status,
+       EXISTS (SELECT 1 FROM chats_message s WHERE s.branch_id = p.branch_id AND s.seq = p.seq + 1),
+       (SELECT count(*) FROM chats_branch f WHERE f.fork_message_id = p.id)
+FROM chats_chat c
+LEFT JOIN chats_message p ON p.id = %(parent)s AND p.chat_id = c.id
+WHERE c.id = %(chat)s
+FOR NO KEY UPDATE OF c
+"""
+
+# The rest of a send after its two messages are inserted, in one statement: the parent now
+# shows the new question, the chat remembers the model, and the event is queued.
+_SEND_FINISH_SQL = """
+WITH parent AS (
+    UPDATE chats_message SET selected_child_index = %(index)s
+    WHERE id = %(parent)s AND selected_child_index IS DISTINCT FROM %(index)s
+), chat AS (
+    UPDATE chats_chat SET settings = %(settings)s::jsonb, updated_at = %(now)s WHERE id = %(chat)s
+)
+SELECT pg_notify(%(channel)s, %(payload)s)
+"""
+
+
+@dataclass(frozen=True)
+class _ParentState:
+    branch_id: int
+    seq: int
+    status: str
+    has_successor: bool
+    forks: int
+
+
+def _parent_state(*, chat: Chat, parent_id: uuid.UUID) -> _ParentState:
+    """Lock the chat and read the parent (SendRefusedError when either is gone)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PARENT_STATE_SQL, {"parent": parent_id, "chat": chat.id})
+        row = cursor.fetchone()
+    if row is None:
+        raise SendRefusedError("This chat no longer exists.", status=404)
+    if row[0] is None:
+        raise SendRefusedError("That message is not part of this chat.", status=404)
+    return _ParentState(*row)
+
+
 def message_send(
     *,
     user_id: uuid.UUID,
@@ -104,52 +153,117 @@ def message_send(
     """Save the user's message and a `streaming` answer placeholder in one transaction.
 
     A new chat is created when `chat` is None (titled from the text until a better title is
-    generated). The parent defaults to the end of the chat's shown branch.
+    generated). The parent defaults to the end of the chat's shown branch. Under the last
+    message of a branch (every send from the composer) this is four statements whatever the
+    chat's length: the lock with the parent's state, one insert of both messages, and one
+    statement for the parent's selection, the chat and the event.
     """
+    parts = [{"type": "text", "text": text}]
     with transaction.atomic():
-        created = chat is None
         if chat is None:
-            chat_settings: dict[str, Any] = {"model": model_id}
-            if reasoning_effort:
-                chat_settings["reasoning_effort"] = reasoning_effort
-            chat = Chat.objects.create(
-                user_id=user_id, title=title_fallback(text), settings=chat_settings
+            return _send_new_chat(
+                user_id=user_id, text=text, model_id=model_id, reasoning_effort=reasoning_effort
             )
-            parent = None
-        else:
+        if parent_id is None:
             chat_lock(chat_id=chat.id)
-            if parent_id is not None:
-                parent = Message.objects.filter(id=parent_id, chat=chat).first()
-                if parent is None:
-                    raise SendRefusedError("That message is not part of this chat.", status=404)
-            else:
-                parent = _leaf_of(chat)
-            if parent is not None and parent.status == Message.Status.STREAMING:
-                raise SendRefusedError(
-                    "Wait for the answer to finish, or stop it, before sending.", status=409
-                )
-            chat.settings = {**chat.settings, "model": model_id}
-            if reasoning_effort:
-                chat.settings["reasoning_effort"] = reasoning_effort
-        question = message_append(
-            chat=chat, parent=parent, role=Message.Role.USER, parts=[{"type": "text", "text": text}]
-        )
-        answer = message_append(
-            chat=chat,
-            parent=question,
-            role=Message.Role.ASSISTANT,
-            parts=[],
-            model_id=model_id,
-            status=Message.Status.STREAMING,
-            parent_has_successor=False,
-        )
-        chat.save(update_fields=["root_message_index", "settings", "updated_at"])
-        publish(
-            user_id=user_id,
-            kind="chat.created" if created else "message.created",
-            chat_id=chat.id,
-            message_id=answer.id,
-        )
+            leaf = _leaf_of(chat)
+            if leaf is None:  # an empty chat (its messages were deleted): start it again
+                return _send_first(
+                    chat=chat, user_id=user_id, parts=parts, model_id=model_id,
+                    reasoning_effort=reasoning_effort, created=False,
+                )  # fmt: skip
+            parent_id = leaf.id
+        state = _parent_state(chat=chat, parent_id=parent_id)
+        if state.status == Message.Status.STREAMING:
+            raise SendRefusedError(
+                "Wait for the answer to finish, or stop it, before sending.", status=409
+            )
+        chat.settings = {**chat.settings, "model": model_id}
+        if reasoning_effort:
+            chat.settings["reasoning_effort"] = reasoning_effort
+        if state.has_successor:  # sent from inside a branch: the question starts a new one
+            parent = Message.objects.get(id=parent_id)
+            question = message_append(
+                chat=chat, parent=parent, role=Message.Role.USER, parts=parts,
+                parent_has_successor=True,
+            )  # fmt: skip
+            answer = message_append(
+                chat=chat, parent=question, role=Message.Role.ASSISTANT, parts=[],
+                model_id=model_id, status=Message.Status.STREAMING, parent_has_successor=False,
+            )  # fmt: skip
+            chat.save(update_fields=["settings", "updated_at"])
+            publish(user_id=user_id, kind="message.created", chat_id=chat.id, message_id=answer.id)
+            return Turn(chat=chat, question=question, answer=answer, chat_created=False)
+        now = timezone.now()
+        question = Message(
+            id=uuid.uuid4(), chat=chat, branch_id=state.branch_id, seq=state.seq + 1,
+            parent_id=parent_id, role=Message.Role.USER, parts=parts, selected_child_index=0,
+        )  # fmt: skip
+        answer = Message(
+            id=uuid.uuid4(), chat=chat, branch_id=state.branch_id, seq=state.seq + 2,
+            parent=question, role=Message.Role.ASSISTANT, parts=[], model_id=model_id,
+            status=Message.Status.STREAMING, heartbeat_at=now,
+        )  # fmt: skip
+        Message.objects.bulk_create([question, answer])
+        chat.updated_at = now
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _SEND_FINISH_SQL,
+                {
+                    # The new question is the parent's newest child: after every fork.
+                    "index": state.forks,
+                    "parent": parent_id,
+                    "settings": orjson.dumps(chat.settings).decode(),
+                    "now": now,
+                    "chat": chat.id,
+                    "channel": CHANNEL,
+                    "payload": event_payload(
+                        user_id=user_id, kind="message.created", chat_id=chat.id,
+                        message_id=answer.id,
+                    ),
+                },
+            )  # fmt: skip
+    return Turn(chat=chat, question=question, answer=answer, chat_created=False)
+
+
+def _send_new_chat(
+    *, user_id: uuid.UUID, text: str, model_id: str, reasoning_effort: str | None
+) -> Turn:
+    chat_settings: dict[str, Any] = {"model": model_id}
+    if reasoning_effort:
+        chat_settings["reasoning_effort"] = reasoning_effort
+    chat = Chat.objects.create(user_id=user_id, title=title_fallback(text), settings=chat_settings)
+    return _send_first(
+        chat=chat, user_id=user_id, parts=[{"type": "text", "text": text}], model_id=model_id,
+        reasoning_effort=reasoning_effort, created=True,
+    )  # fmt: skip
+
+
+def _send_first(
+    *,
+    chat: Chat,
+    user_id: uuid.UUID,
+    parts: list[dict[str, Any]],
+    model_id: str,
+    reasoning_effort: str | None,
+    created: bool,
+) -> Turn:
+    """A question with no parent (a new root) and its answer placeholder."""
+    chat.settings = {**chat.settings, "model": model_id}
+    if reasoning_effort:
+        chat.settings["reasoning_effort"] = reasoning_effort
+    question = message_append(chat=chat, parent=None, role=Message.Role.USER, parts=parts)
+    answer = message_append(
+        chat=chat, parent=question, role=Message.Role.ASSISTANT, parts=[], model_id=model_id,
+        status=Message.Status.STREAMING, parent_has_successor=False,
+    )  # fmt: skip
+    chat.save(update_fields=["root_message_index", "settings", "updated_at"])
+    publish(
+        user_id=user_id,
+        kind="chat.created" if created else "message.created",
+        chat_id=chat.id,
+        message_id=answer.id,
+    )
     return Turn(chat=chat, question=question, answer=answer, chat_created=created)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -17,7 +18,13 @@ from accounts.models import User
 from accounts.services import actor_ensure, actor_get
 from chats.branching import TreeError, message_regenerate
 from chats.forms import RenameForm, SendForm
-from chats.generation import GenerationPlan, generation_start, generation_stop
+from chats.generation import (
+    GenerationPlan,
+    context_build,
+    generation_start,
+    generation_stop,
+    system_prompt,
+)
 from chats.models import Chat, Message
 from chats.relay import enabled as relay_enabled
 from chats.relay import remote_stop
@@ -139,18 +146,24 @@ def answer_start(
     reasoning_effort: str | None = None,
     with_title: bool = False,
 ) -> None:
-    """Start generating into a `streaming` placeholder that was just saved."""
-    generation_start(
-        GenerationPlan(
-            message_id=answer.id,
-            chat_id=chat.id,
-            user_id=user.id,
-            target=target,
-            max_tokens=_max_tokens(target),
-            reasoning_effort=reasoning_effort or chat.settings.get("reasoning_effort"),
-            title_target=_title_target(user, target) if with_title else None,
-        )
+    """Start generating into a `streaming` placeholder that was just saved.
+
+    The model's input is read here, on the request's connection, so the generation task
+    calls the provider at once.
+    """
+    plan = GenerationPlan(
+        message_id=answer.id,
+        chat_id=chat.id,
+        user_id=user.id,
+        target=target,
+        max_tokens=_max_tokens(target),
+        reasoning_effort=reasoning_effort or chat.settings.get("reasoning_effort"),
+        title_target=_title_target(user, target) if with_title else None,
     )
+    system = system_prompt(
+        name=user.name, occupation=user.occupation, custom_instructions=user.custom_instructions
+    )
+    generation_start(replace(plan, messages=context_build(plan=plan, system=system)))
 
 
 def admission_refusal(request: VeroRequest, user: User, target: CallTarget) -> HttpResponse | None:

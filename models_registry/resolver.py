@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from models_registry.cache import registry_cached
 from models_registry.calls import KIND_ENGINE, CallTarget, Capabilities, Pricing
 from models_registry.models import BYOK_PREFIX, Model, ModelProvider, Provider, ProviderKind
 from vero.lib.secrets import SecretDecryptError, secret_decrypt
@@ -196,15 +197,23 @@ def route_usable(*, route: ModelProvider) -> bool:
 def resolve(user: User | None, model_id: str) -> CallTarget:
     """Return how to call `model_id` for `user`, or raise the ResolutionError that says why not.
 
-    `user` None is a guest who has no row yet.
+    `user` None is a guest who has no row yet. A platform model's resolution depends only on
+    the user's tier, and is cached per tier and model (`models_registry.cache`).
     """
-    from models_registry.selectors import model_ids_allowed_for_user
+    from models_registry.selectors import tier_key
 
     if model_id.startswith(BYOK_PREFIX):
         hook = byok_hook_get()
         if hook is None:
             raise UnknownModelError("This model does not exist.", model_id=model_id)
         return hook.resolve(user=user, model_id=model_id)
+    return registry_cached(
+        ("resolve", tier_key(user=user), model_id), lambda: _resolve_platform(user, model_id)
+    )
+
+
+def _resolve_platform(user: User | None, model_id: str) -> CallTarget:
+    from models_registry.selectors import model_ids_allowed_for_user
 
     model = Model.objects.filter(id=model_id).first()
     if model is None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db.models import Prefetch
 
+from models_registry.cache import registry_cached
 from models_registry.calls import Capabilities
 from models_registry.models import Model, ModelProvider, Tier
 from models_registry.resolver import byok_hook_get, model_capabilities, route_usable
@@ -35,12 +36,22 @@ class CreatorGroup:
     models: list[ModelOption]
 
 
-def tier_for_user(*, user: User | None) -> Tier | None:
-    """Return the user's tier: their own, else the default for guests or registered users."""
+def tier_key(*, user: User | None) -> int | str:
+    """Name the tier that applies to `user` without reading it: its id, or a default's slug."""
     if user is not None and user.tier_id is not None:
-        return user.tier
-    slug = Tier.GUEST if user is None or user.is_guest else Tier.REGULAR
-    return Tier.objects.filter(slug=slug).first()
+        return int(user.tier_id)
+    return Tier.GUEST if user is None or user.is_guest else Tier.REGULAR
+
+
+def tier_for_user(*, user: User | None) -> Tier | None:
+    """Return the user's tier: their own, else the default for guests or registered users.
+
+    Read through the registry cache: treat the row as read-only.
+    """
+    key = tier_key(user=user)
+    if isinstance(key, int):
+        return registry_cached(("tier", key), lambda: Tier.objects.filter(id=key).first())
+    return registry_cached(("tier", key), lambda: Tier.objects.filter(slug=key).first())
 
 
 def _default_tier_model_ids(*, user: User | None) -> set[str]:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from models_registry.cache import registry_write
 from models_registry.catalog import CatalogEntry, litellm_entries, openrouter_entries
 from models_registry.models import (
     Creator,
@@ -79,6 +80,7 @@ def ollama_base_url(url: str) -> str:
     return url if url.endswith("/v1") else f"{url}/v1"
 
 
+@registry_write
 def registry_seed(*, reset: bool = False, data_file: Path = REGISTRY_DATA) -> SeedReport:
     """Insert the versioned defaults and refresh the rows no admin edited (all when `reset`)."""
     data: dict[str, Any] = json.loads(data_file.read_text())
@@ -197,6 +199,7 @@ def registry_row_mark_edited(*, row: Creator | Provider | Model | ModelProvider 
     row.admin_edited = True
 
 
+@registry_write
 def provider_key_set(*, provider: Provider, api_key: str) -> Provider:
     """Store the provider's key encrypted (it overrides the environment's key)."""
     api_key = api_key.strip()
@@ -208,6 +211,7 @@ def provider_key_set(*, provider: Provider, api_key: str) -> Provider:
     return provider
 
 
+@registry_write
 def provider_key_clear(*, provider: Provider) -> Provider:
     """Forget the stored key: the environment's key (if any) applies again."""
     provider.api_key_encrypted = ""
@@ -218,6 +222,7 @@ def provider_key_clear(*, provider: Provider) -> Provider:
     return provider
 
 
+@registry_write
 def provider_set_enabled(*, provider_ids: Iterable[int], enabled: bool) -> int:
     """Enable or disable providers; return how many rows changed."""
     return Provider.objects.filter(pk__in=list(provider_ids)).update(
@@ -225,6 +230,7 @@ def provider_set_enabled(*, provider_ids: Iterable[int], enabled: bool) -> int:
     )
 
 
+@registry_write
 def model_set_enabled(*, model_ids: Iterable[str], enabled: bool) -> int:
     """Enable or disable models; return how many rows changed."""
     return Model.objects.filter(pk__in=list(model_ids)).update(
@@ -232,6 +238,7 @@ def model_set_enabled(*, model_ids: Iterable[str], enabled: bool) -> int:
     )
 
 
+@registry_write
 def model_provider_set_default(*, route: ModelProvider) -> ModelProvider:
     """Make `route` the model's default (and enabled) provider; the others stop being it."""
     with transaction.atomic():
@@ -246,6 +253,7 @@ def model_provider_set_default(*, route: ModelProvider) -> ModelProvider:
     return route
 
 
+@registry_write
 def model_provider_set_enabled(*, route: ModelProvider, enabled: bool) -> ModelProvider:
     """Enable or disable one route, keeping exactly one default among the enabled ones."""
     with transaction.atomic():
@@ -332,6 +340,7 @@ def catalog_sync_litellm(*, model_map: dict[str, Any], today: date | None = None
     return _catalog_store(entries=entries, source=ProviderCatalog.Source.LITELLM)
 
 
+@registry_write
 def catalog_entry_promote(*, entry: ProviderCatalog) -> Model:
     """Turn a catalog entry into a Model served by the entry's provider, with its prices.
 

@@ -25,6 +25,22 @@ EventKind = Literal[
 ]
 
 
+def event_payload(
+    *,
+    user_id: uuid.UUID,
+    kind: EventKind,
+    chat_id: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None,
+) -> str:
+    """The NOTIFY payload of one event (for a writer that folds `pg_notify` into a statement)."""
+    payload: dict[str, str] = {"user": str(user_id), "kind": kind}
+    if chat_id is not None:
+        payload["chat"] = str(chat_id)
+    if message_id is not None:
+        payload["message"] = str(message_id)
+    return orjson.dumps(payload).decode()
+
+
 def publish(
     *,
     user_id: uuid.UUID,
@@ -33,10 +49,6 @@ def publish(
     message_id: uuid.UUID | None = None,
 ) -> None:
     """Queue one event for the user's open tabs; PostgreSQL delivers it when the write commits."""
-    payload: dict[str, str] = {"user": str(user_id), "kind": kind}
-    if chat_id is not None:
-        payload["chat"] = str(chat_id)
-    if message_id is not None:
-        payload["message"] = str(message_id)
+    payload = event_payload(user_id=user_id, kind=kind, chat_id=chat_id, message_id=message_id)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, orjson.dumps(payload).decode()])
+        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -127,3 +128,13 @@ def fake_model_register(base_url: str) -> str:
 @pytest.fixture
 def fake_model(db: None, fake_llm: Any) -> str:
     return fake_model_register(fake_llm.base_url)
+
+
+@pytest.fixture(autouse=True)
+def _registry_cache_empty() -> Iterator[None]:
+    """Each test starts with this process's registry cache empty (it outlives transactions)."""
+    from models_registry.cache import registry_cache_clear
+
+    registry_cache_clear()
+    yield
+    registry_cache_clear()

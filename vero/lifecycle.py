@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -9,8 +10,8 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 
 class StartWorkersOnFirstCall:
-    """ASGI wrapper: the first connection starts the generation loop (with its reaper) and
-    imports LiteLLM in the background.
+    """ASGI wrapper: the first connection makes the server's loop the generation loop (with
+    its reaper) and imports LiteLLM in the background.
 
     Daphne has no lifespan events; the first call (a request or a socket) is the earliest
     moment we know we are a server, so commands and imports never start threads.
@@ -37,7 +38,7 @@ class StartWorkersOnFirstCall:
 
         from chats.generation import worker_start
 
-        worker_start()
+        worker_start(asyncio.get_running_loop())
         if settings.LLM_PRELOAD:
             from models_registry.llm import llm_preload
 

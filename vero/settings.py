@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Innermost: the chain above runs in sync mode, in one thread (see vero/middleware.py).
+    "vero.middleware.SyncChainMiddleware",
 ]
 
 ROOT_URLCONF = "vero.urls"
@@ -266,6 +268,9 @@ MAX_MESSAGE_LENGTH: int = env.int("MAX_MESSAGE_LENGTH", default=16_000)
 MAX_OUTPUT_TOKENS: int = env.int("MAX_OUTPUT_TOKENS", default=4096)
 # The small model that titles new chats (a model id); empty: the chat's own model.
 TITLE_MODEL: str = env.str("TITLE_MODEL", default="")
+# How long a process keeps registry reads (model resolution, tiers); writes in the same
+# process clear them at once (models_registry/cache.py).
+REGISTRY_CACHE_SECONDS: float = env.float("REGISTRY_CACHE_SECONDS", default=5.0)
 GENERATION_CHECKPOINT_SECONDS: float = env.float("GENERATION_CHECKPOINT_SECONDS", default=1.0)
 # A `streaming` answer whose heartbeat is older than this is marked `interrupted`.
 STREAM_STALE_SECONDS: int = env.int("STREAM_STALE_SECONDS", default=60)
