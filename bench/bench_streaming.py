@@ -404,10 +404,14 @@ def chat_long_create(conn: psycopg.Connection[Any], user_id: str, count: int) ->
 
 
 def long_context(count: int) -> list[dict[str, str]]:
-    """What the server sends the provider for the long chat (plus the new question)."""
+    """What the server sends the provider for the long chat: the newest CONTEXT_MAX_MESSAGES
+    messages of the route, the new question last."""
+    from django.conf import settings
+
+    kept = settings.CONTEXT_MAX_MESSAGES - 1
     return [
         {"role": "user" if index % 2 == 0 else "assistant", "content": f"message {index}"}
-        for index in range(count)
+        for index in range(max(0, count - kept), count)
     ] + [{"role": "user", "content": "hi"}]
 
 
@@ -454,7 +458,12 @@ class ConnectionSampler:
         self.total_max = 0
         self.total_max_queries: Counter[str] = Counter()
         self.samples = 0
+        self.log: list[tuple[float, int]] = []  # (perf_counter, busy connections)
         self._stop = asyncio.Event()
+
+    def busy_max_after(self, moment: float) -> int:
+        """The most busy connections in a sample taken after `moment`."""
+        return max((busy for at, busy in self.log if at > moment), default=0)
 
     async def run(self, interval: float = 0.02) -> None:
         async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
@@ -466,6 +475,7 @@ class ConnectionSampler:
                 )
                 rows = await cursor.fetchall()
                 busy = sum(1 for state, _ in rows if state in BUSY_STATES)
+                self.log.append((time.perf_counter(), busy))
                 if busy > self.busy_max:
                     self.busy_max = busy
                 if len(rows) > self.total_max:
@@ -730,7 +740,7 @@ async def _concurrent_rounds(ctx: Context, streams: int) -> None:
     direct_gaps: list[float] = []
     walls: list[tuple[float, float]] = []
     per_stream_ratios: list[float] = []
-    busy_max = held_max = samples = 0
+    busy_max = held_max = samples = streaming_busy_max = 0
     held_queries: Counter[str] = Counter()
     for _ in range(CONCURRENT_ROUNDS):
         await wait_idle(ctx.server)
@@ -750,6 +760,9 @@ async def _concurrent_rounds(ctx: Context, streams: int) -> None:
         if served.chunks != streams * CONCURRENT_TOKENS:
             raise RuntimeError(f"{served.chunks} chunks delivered")
         busy_max = max(busy_max, served.connections.busy_max)
+        # Once every send has answered, only the streams run: what do they keep busy?
+        all_sent = max(stream.sent for stream in served.streams)
+        streaming_busy_max = max(streaming_busy_max, served.connections.busy_max_after(all_sent))
         if served.connections.total_max > held_max:
             held_max = served.connections.total_max
             held_queries = served.connections.total_max_queries
@@ -774,6 +787,16 @@ async def _concurrent_rounds(ctx: Context, streams: int) -> None:
     report("max_gap_p95", gap, "ms", "<= 100 ms", gap <= 100)
     report("max_gap_p95_direct", _p95(direct_gaps) * 1000, "ms")
     report("max_gap_max", max(server_gaps) * 1000, "ms")
+    report(
+        "db_connections_busy_while_streaming_max",
+        streaming_busy_max,
+        "count",
+        f"no connection held between checkpoints: far fewer than the {streams} streams "
+        f"(<= {streams // 10})",
+        streaming_busy_max <= streams // 10,
+        "(active or idle in transaction, after the last send answered, pg_stat_activity every "
+        "20 ms)",
+    )
     _report_connections(streams, held_max, busy_max, samples, held_queries)
 
 
@@ -781,15 +804,18 @@ def _report_connections(
     streams: int, held: int, busy: int, samples: int, queries: Counter[str]
 ) -> None:
     report(
-        "db_connections_held_max",
+        "db_connections_open_max",
         held,
         "count",
-        f"no connection held between checkpoints: far fewer than the {streams} streams "
-        f"(<= {streams // 10})",
-        held <= streams // 10,
-        f"(the server's connections in any state, pg_stat_activity every 20 ms, {samples} samples)",
+        note=f"(the server's connections in any state, its pool's idle ones included, "
+        f"pg_stat_activity every 20 ms, {samples} samples)",
     )
-    report("db_connections_busy_max", busy, "count", note="(active or idle in transaction)")
+    report(
+        "db_connections_busy_max",
+        busy,
+        "count",
+        note="(active or idle in transaction, the sends included)",
+    )
     for query, count in queries.most_common(3):
         comment(f"  at the peak, {count} connections: {query!r}")
 
@@ -916,6 +942,8 @@ async def phase_wire_and_writes(ctx: Context) -> None:
         # Writes of one paced answer: everything from before the send to the end of the answer
         # (its TokenUsage row counted), minus the send's own writes (counted in-process).
         ctx.fake.enqueue(_script(WRITES_TOKENS, delay=PACE))
+        await _answers_settled(ctx.conninfo)
+        await table_writes_settled(monitor, at_least={})
         before = await asyncio.to_thread(table_writes, monitor)
         stream = await ctx.client.answer(chat2, parent2)
         after = await table_writes_settled(
@@ -1080,6 +1108,10 @@ async def bench(server: Server, fake: Any, dbname: str, conninfo: str) -> None:
         for name, phase in phases:
             if only and name not in only:
                 continue
+            # Each phase starts on a quiet server: no answer of an earlier phase still
+            # finishing (it would count in this phase's CPU and writes).
+            await _answers_settled(conninfo)
+            await wait_idle(server)
             started = time.perf_counter()
             await phase()
             comment(f"phase {name}: {time.perf_counter() - started:.0f} s")

@@ -34,7 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from chats.markdown import markdown_render
-from chats.models import Chat, Message, TokenUsage
+from chats.models import Chat, Message
 from models_registry.calls import (
     CallTarget,
     FinishDelta,
@@ -45,7 +45,7 @@ from models_registry.calls import (
     UsageDelta,
 )
 from models_registry.llm import StreamAccumulator, stream_collect, stream_completion
-from realtime.events import publish
+from realtime.events import CHANNEL, event_payload, publish
 from vero.lib.db import connection_release
 
 logger = logging.getLogger(__name__)
@@ -379,16 +379,84 @@ def _parts(acc: StreamAccumulator) -> list[dict[str, Any]]:
     return parts
 
 
-def _checkpoint(message_id: uuid.UUID, parts: list[dict[str, Any]], seq: int) -> None:
-    Message.objects.filter(id=message_id, status=Message.Status.STREAMING).update(
-        parts=parts, stream_seq=seq, heartbeat_at=timezone.now()
-    )
+# Every live answer's checkpoint in one statement: new content where there is some, and the
+# heartbeat for all of them. Rows that are no longer `streaming` (finished, reaped, deleted)
+# are left alone.
+_CHECKPOINTS_SQL = """
+UPDATE chats_message AS m
+SET parts = COALESCE(v.parts::jsonb, m.parts),
+    stream_seq = COALESCE(v.seq, m.stream_seq),
+    heartbeat_at = statement_timestamp()
+FROM unnest(%(ids)s::uuid[], %(parts)s::text[], %(seqs)s::integer[]) AS v(id, parts, seq)
+WHERE m.id = v.id AND m.status = 'streaming'
+"""
 
 
-def _heartbeat(message_id: uuid.UUID) -> None:
-    Message.objects.filter(id=message_id, status=Message.Status.STREAMING).update(
-        heartbeat_at=timezone.now()
-    )
+def _checkpoints_save(rows: list[tuple[uuid.UUID, str | None, int | None]]) -> None:
+    ids, parts, seqs = zip(*rows, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CHECKPOINTS_SQL, {"ids": list(ids), "parts": list(parts), "seqs": list(seqs)}
+        )
+
+
+@dataclass
+class _Checkpoint:
+    live: LiveAnswer
+    acc: StreamAccumulator
+    saved_seq: int = 0
+    saved_at: float = field(default_factory=time.monotonic)
+
+
+class _Checkpoints:
+    """Saves the growing content of every answer this process generates, on one timer.
+
+    Each interval, one statement stores the answers that grew (their parts and the sequence
+    number those parts reach, read together on the generation loop, so a page rendered from
+    them follows the stream from exactly there) and refreshes the heartbeat of answers that
+    were silent for HEARTBEAT_SECONDS. However many answers stream, that is one database
+    round trip per interval, and no stream holds a connection.
+    """
+
+    def __init__(self) -> None:
+        self.answers: dict[uuid.UUID, _Checkpoint] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, live: LiveAnswer, acc: StreamAccumulator) -> None:
+        self.answers[live.message_id] = _Checkpoint(live=live, acc=acc)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def remove(self, message_id: uuid.UUID) -> None:
+        self.answers.pop(message_id, None)
+
+    def _due(self) -> list[tuple[uuid.UUID, str | None, int | None]]:
+        now = time.monotonic()
+        rows: list[tuple[uuid.UUID, str | None, int | None]] = []
+        for message_id, entry in self.answers.items():
+            seq = entry.live.seq
+            if seq != entry.saved_seq:
+                rows.append((message_id, orjson.dumps(_parts(entry.acc)).decode(), seq))
+            elif now - entry.saved_at >= HEARTBEAT_SECONDS:
+                rows.append((message_id, None, None))
+            else:
+                continue
+            entry.saved_seq, entry.saved_at = seq, now
+        return rows
+
+    async def _run(self) -> None:
+        while self.answers:
+            await asyncio.sleep(settings.GENERATION_CHECKPOINT_SECONDS)
+            rows = self._due()
+            if not rows:
+                continue
+            try:
+                await _db(_checkpoints_save)(rows)
+            except Exception:  # the next interval saves again; the final save is separate
+                logger.exception("checkpoint of %d answer(s) failed", len(rows))
+
+
+_checkpoints = _Checkpoints()
 
 
 @dataclass
@@ -399,8 +467,34 @@ class _Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# The end of an answer in one statement (its own transaction): the message's final state,
+# its TokenUsage row, the chat's activity time and the event. When the message is no longer
+# `streaming` (deleted meanwhile, or reaped) nothing is written.
+_FINISH_SQL = """
+WITH answer AS (
+    UPDATE chats_message
+    SET parts = %(parts)s::jsonb, status = %(status)s, error = %(error)s,
+        usage = %(usage)s::jsonb, html = %(html)s, stream_seq = %(seq)s, heartbeat_at = NULL,
+        updated_at = %(now)s
+    WHERE id = %(message)s AND status = 'streaming'
+    RETURNING id
+), spent AS (
+    INSERT INTO chats_tokenusage (user_id, chat_id, message_id, model_id, provider,
+                                  input_tokens, output_tokens, reasoning_tokens,
+                                  cached_input_tokens, cost_usd, created_at)
+    SELECT %(user)s, %(chat)s, answer.id, %(model)s, %(provider)s, %(input)s, %(output)s,
+           %(reasoning)s, %(cached)s, %(cost)s, %(now)s
+    FROM answer
+), chat AS (
+    UPDATE chats_chat SET updated_at = %(now)s
+    WHERE id = %(chat)s AND EXISTS (SELECT 1 FROM answer)
+)
+SELECT pg_notify(%(channel)s, %(payload)s) FROM answer
+"""
+
+
 def _finish(plan: GenerationPlan, acc: StreamAccumulator, outcome: _Outcome, seq: int) -> str:
-    """Store the final state in one transaction; return the rendered HTML."""
+    """Store the final state in one statement; return the rendered HTML."""
     html = markdown_render(acc.text) if acc.text else ""
     usage = acc.usage
     cost = plan.target.pricing.cost(usage) if usage is not None else None
@@ -416,48 +510,36 @@ def _finish(plan: GenerationPlan, acc: StreamAccumulator, outcome: _Outcome, seq
         if usage is not None
         else None
     )
-    with transaction.atomic():
-        updated = Message.objects.filter(
-            id=plan.message_id, status=Message.Status.STREAMING
-        ).update(
-            parts=_parts(acc),
-            status=outcome.status,
-            error=outcome.error,
-            usage=usage_json,
-            html=html,
-            stream_seq=seq,
-            heartbeat_at=None,
-            updated_at=timezone.now(),
-        )
-        if not updated:  # deleted meanwhile, or reaped: nothing to record
-            return html
-        TokenUsage.objects.create(
-            user_id=plan.user_id,
-            chat_id=plan.chat_id,
-            message_id=plan.message_id,
-            model_id=plan.target.model_id,
-            provider=plan.target.provider_slug,
-            input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
-            reasoning_tokens=usage.reasoning_tokens if usage else 0,
-            cached_input_tokens=usage.cached_input_tokens if usage else 0,
-            cost_usd=cost,
-        )
-        Chat.objects.filter(id=plan.chat_id).update(updated_at=timezone.now())
-        publish(
-            user_id=plan.user_id,
-            kind="message.updated",
-            chat_id=plan.chat_id,
-            message_id=plan.message_id,
-        )
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FINISH_SQL,
+            {
+                "message": plan.message_id,
+                "parts": orjson.dumps(_parts(acc)).decode(),
+                "status": outcome.status,
+                "error": outcome.error,
+                "usage": orjson.dumps(usage_json).decode() if usage_json is not None else None,
+                "html": html,
+                "seq": seq,
+                "now": now,
+                "user": plan.user_id,
+                "chat": plan.chat_id,
+                "model": plan.target.model_id,
+                "provider": plan.target.provider_slug,
+                "input": usage.input_tokens if usage else 0,
+                "output": usage.output_tokens if usage else 0,
+                "reasoning": usage.reasoning_tokens if usage else 0,
+                "cached": usage.cached_input_tokens if usage else 0,
+                "cost": cost,
+                "channel": CHANNEL,
+                "payload": event_payload(
+                    user_id=plan.user_id, kind="message.updated", chat_id=plan.chat_id,
+                    message_id=plan.message_id,
+                ),
+            },
+        )  # fmt: skip
     return html
-
-
-async def _heartbeat_forever(message_id: uuid.UUID) -> None:
-    # Checkpoints refresh the heartbeat too; this covers a provider that is silent for a while.
-    while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
-        await _db(_heartbeat)(message_id)
 
 
 async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
@@ -466,7 +548,7 @@ async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
     live.task = asyncio.current_task()
     acc = StreamAccumulator()
     outcome = _Outcome(status=Message.Status.COMPLETE)
-    heartbeat = asyncio.create_task(_heartbeat_forever(plan.message_id))
+    _checkpoints.add(live, acc)
     remote = relay.RemoteRelay(live) if relay.enabled() else None
     if remote is not None:
         await remote.start()
@@ -481,8 +563,6 @@ async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
             max_tokens=plan.max_tokens,
             reasoning_effort=plan.reasoning_effort,
         )
-        interval = settings.GENERATION_CHECKPOINT_SECONDS
-        last_save = time.monotonic()
         async for delta in stream:
             acc.add(delta)
             if isinstance(delta, TextDelta):
@@ -499,10 +579,6 @@ async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
                 outcome.finish_reason = delta.reason
             elif isinstance(delta, UsageDelta):
                 pass
-            now = time.monotonic()
-            if now - last_save >= interval:
-                last_save = now
-                await _db(_checkpoint)(plan.message_id, _parts(acc), live.seq)
         if outcome.finish_reason == "length":
             outcome.extra["truncated"] = True
     except asyncio.CancelledError:
@@ -513,7 +589,7 @@ async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
         logger.exception("generation of %s failed", plan.message_id)
         outcome = _Outcome(status=Message.Status.ERROR, error=GENERIC_ERROR)
     finally:
-        heartbeat.cancel()
+        _checkpoints.remove(plan.message_id)
         if stream is not None:
             # The provider connection is going away anyway: a failure to close it is moot.
             with contextlib.suppress(Exception):

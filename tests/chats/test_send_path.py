@@ -1,0 +1,195 @@
+"""The hot path of an answer: a bounded send, checkpoints in one statement, a one-statement
+finish, and streams of local answers that need no database."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.test import AsyncClient, Client
+from django.test.utils import CaptureQueriesContext
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from accounts.models import User
+from chats import generation
+from chats.models import Chat, Message, TokenUsage
+from tests.chats.helpers import send, sse_events, wait_for_answer
+from tests.fake_provider import Script
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TOKENS = [f"w{i} " for i in range(30)]
+
+
+def _grow_chat(chat: Chat, count: int) -> Message:
+    """Append `count` finished messages to the chat's single branch; return the last one."""
+    last = chat.messages.order_by("-seq").first()
+    assert last is not None
+    rows = []
+    parent_id = last.id
+    for offset in range(1, count + 1):
+        message = Message(
+            id=uuid.uuid4(), chat=chat, branch_id=last.branch_id, seq=last.seq + offset,
+            parent_id=parent_id, role="user" if offset % 2 else "assistant",
+            parts=[{"type": "text", "text": f"m{offset}"}], selected_child_index=0,
+        )  # fmt: skip
+        rows.append(message)
+        parent_id = message.id
+    rows[-1].selected_child_index = None
+    Message.objects.filter(id=last.id).update(selected_child_index=0)
+    Message.objects.bulk_create(rows)
+    return rows[-1]
+
+
+def test_a_send_makes_the_same_few_statements_in_a_short_and_a_long_chat(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    fake_llm.enqueue(Script(text=["one"]), Script(text=["title"]))
+    send(alice_client, "first", fake_model)
+    chat = Chat.objects.get()
+    first_answer = wait_for_answer(chat.messages.get(role="assistant").id)
+
+    counts = []
+    tip = first_answer
+    for grow in (0, 600):
+        if grow:
+            tip = _grow_chat(chat, grow)
+        fake_llm.enqueue(Script(text=["more"]))
+        with CaptureQueriesContext(connection) as captured:
+            response = send(alice_client, "next", fake_model, chat_id=chat.id, parent=str(tip.id))
+        assert response.status_code == 302
+        answer = Message.objects.filter(chat=chat, status="streaming").get()
+        tip = wait_for_answer(answer.id)
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1]
+    # user, chat, rate limit, BEGIN, lock with the parent's state, one insert, one update with
+    # the event, COMMIT, the model's context; a session read for a logged-in user.
+    assert counts[0] <= 11
+
+
+def test_the_long_chats_context_is_its_newest_messages_in_order(
+    alice_client: Client, fake_model: str, fake_llm: Any, settings: SettingsWrapper
+) -> None:
+    settings.CONTEXT_MAX_MESSAGES = 5
+    fake_llm.enqueue(Script(text=["one"]), Script(text=["title"]))
+    send(alice_client, "first", fake_model)
+    chat = Chat.objects.get()
+    tip = _grow_chat(chat, 40)
+    wait_for_answer(chat.messages.get(seq=1).id)
+    fake_llm.enqueue(Script(text=["ok"]))
+    send(alice_client, "last question", fake_model, chat_id=chat.id, parent=str(tip.id))
+    wait_for_answer(Message.objects.get(chat=chat, role="assistant", seq=tip.seq + 2).id)
+    sent = fake_llm.chat_requests[-1].json["messages"]
+    assert sent[0]["role"] == "system"  # Alice's name: preferences come first, then the route
+    assert [m["content"] for m in sent[1:]] == ["m37", "m38", "m39", "m40", "last question"]
+
+
+def test_checkpoints_save_every_streaming_answer_in_one_statement_consistently(
+    alice: User, alice_client: Client, fake_model: str, fake_llm: Any, settings: SettingsWrapper,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    settings.GENERATION_CHECKPOINT_SECONDS = 0.05
+    saved_batches: list[list[uuid.UUID]] = []
+    original = generation._checkpoints_save
+
+    def recording(rows: list[tuple[uuid.UUID, str | None, int | None]]) -> None:
+        saved_batches.append([row[0] for row in rows])
+        original(rows)
+
+    monkeypatch.setattr(generation, "_checkpoints_save", recording)
+    scripts = [Script(text=TOKENS, delay=0.02, stall_after=20) for _ in range(2)]
+    fake_llm.enqueue(scripts[0], scripts[1], Script(text=["t"]), Script(text=["t"]))
+    send(alice_client, "one", fake_model)
+    send(alice_client, "two", fake_model)
+    assert all(script.wait_until_stalled() for script in scripts)
+    time.sleep(0.3)  # a few intervals after the last delta
+
+    answers = list(Message.objects.filter(role="assistant", status="streaming"))
+    assert len(answers) == 2
+    for answer in answers:
+        # The saved text is exactly the first `stream_seq` deltas: a page rendered from it
+        # follows the stream from there with no gap and no duplicate.
+        assert answer.stream_seq == 20
+        assert answer.text == "".join(TOKENS[:20])
+        assert answer.heartbeat_at is not None
+    both = {answer.id for answer in answers}
+    assert any(set(batch) == both for batch in saved_batches)
+    for script in scripts:
+        script.release()
+    for answer in answers:
+        assert wait_for_answer(answer.id).text == "".join(TOKENS)
+
+
+def test_a_silent_answer_still_gets_its_heartbeat(
+    alice_client: Client, fake_model: str, fake_llm: Any, settings: SettingsWrapper,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    settings.GENERATION_CHECKPOINT_SECONDS = 0.05
+    monkeypatch.setattr(generation, "HEARTBEAT_SECONDS", 0.2)
+    script = Script(text=["a ", "b"], stall_after=1)
+    fake_llm.enqueue(script, Script(text=["t"]))
+    send(alice_client, "one", fake_model)
+    assert script.wait_until_stalled()
+    time.sleep(0.2)
+    answer = Message.objects.get(role="assistant")
+    first_beat = answer.heartbeat_at
+    time.sleep(0.5)
+    answer.refresh_from_db()
+    assert answer.heartbeat_at is not None and first_beat is not None
+    assert answer.heartbeat_at > first_beat
+    assert answer.stream_seq == 1  # nothing new: only the heartbeat moved
+    script.release()
+    wait_for_answer(answer.id)
+
+
+def test_the_end_of_an_answer_that_is_no_longer_streaming_writes_nothing(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    script = Script(text=["a ", "b"], stall_after=1)
+    fake_llm.enqueue(script, Script(text=["t"]))
+    send(alice_client, "one", fake_model)
+    assert script.wait_until_stalled()
+    answer = Message.objects.get(role="assistant")
+    # Another process (the reaper) decided meanwhile.
+    Message.objects.filter(id=answer.id).update(status="interrupted", error="gone")
+    script.release()
+    deadline = time.monotonic() + 10
+    while generation.live_answer_get(answer.id) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    answer.refresh_from_db()
+    assert (answer.status, answer.error) == ("interrupted", "gone")
+    assert not TokenUsage.objects.filter(message_id=answer.id).exists()
+
+
+@pytest.mark.asyncio
+async def test_a_live_answer_streams_to_its_owner_only(
+    alice: User, bob: User, alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    script = Script(text=["a ", "b ", "c"], stall_after=1)
+    fake_llm.enqueue(script, Script(text=["t"]))
+    await sync_to_async(send)(alice_client, "one", fake_model)
+    answer = await Message.objects.aget(role="assistant")
+    assert await sync_to_async(script.wait_until_stalled)()
+    assert generation.live_answer_get(answer.id) is not None
+
+    bobs = AsyncClient()
+    await bobs.aforce_login(bob)
+    response = await bobs.get(f"/c/{answer.chat_id}/m/{answer.id}/stream?after=0")
+    assert response.status_code == 404
+    guest = await AsyncClient().get(f"/c/{answer.chat_id}/m/{answer.id}/stream?after=0")
+    assert guest.status_code == 404
+    alices = AsyncClient()
+    await alices.aforce_login(alice)
+    wrong_chat = await alices.get(f"/c/{uuid.uuid4()}/m/{answer.id}/stream?after=0")
+    assert wrong_chat.status_code == 404
+
+    response = await alices.get(f"/c/{answer.chat_id}/m/{answer.id}/stream?after=0")
+    assert response.status_code == 200
+    script.release()
+    body = b"".join([chunk async for chunk in response.streaming_content])  # type: ignore[attr-defined]
+    texts = [data for _, kind, data in sse_events(body) if kind == "text"]
+    assert "".join(texts) == "a b c"
