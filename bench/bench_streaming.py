@@ -442,6 +442,39 @@ def send_statements(user_id: str, chat_id: str, parent_id: str) -> tuple[list[st
     return [query["sql"] for query in captured.captured_queries], found.group(2)
 
 
+def send_writes(user_id: str, chat_id: str, parent_id: str) -> int:
+    """Rows one send writes to the counted tables: the send runs inside a transaction of this
+    process, whose own statistics (pg_stat_xact_user_tables) are read before it commits."""
+    from django.conf import settings
+    from django.db import connection, transaction
+    from django.test import Client as DjangoClient
+
+    from accounts.guests import guest_token_issue
+
+    client = DjangoClient(SERVER_NAME="127.0.0.1")
+    client.cookies[settings.GUEST_COOKIE_NAME] = guest_token_issue(guest_id=uuid.UUID(user_id))
+    try:
+        with transaction.atomic():
+            response = client.post(
+                f"/c/{chat_id}/send",
+                {"text": "hi", "model": MODEL, "parent": parent_id},
+                headers={"HX-Request": "true"},
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"in-process send answered {response.status_code}")
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)"
+                    " FROM pg_stat_xact_user_tables WHERE relname = ANY(%s)",
+                    [list(WRITE_TABLES)],
+                )
+                row = cursor.fetchone()
+        assert row is not None
+        return int(row[0])
+    finally:
+        connection.close()
+
+
 # -- database observers -------------------------------------------------------------------------
 
 
@@ -503,19 +536,28 @@ def table_writes(conn: psycopg.Connection[Any]) -> dict[str, int]:
     return {name: int(count) for name, count in rows}
 
 
+# A PostgreSQL 15 backend reports its table statistics at most once a second while busy, and
+# an idle one (a pooled connection) only after 10 s: counters are final once nothing moved
+# for longer than that.
+STATS_QUIET_SECONDS = 11.0
+
+
 async def table_writes_settled(
     conn: psycopg.Connection[Any], *, at_least: dict[str, int]
 ) -> dict[str, int]:
-    """Poll until the counters reach `at_least` and stop moving (backends flush on exit)."""
-    deadline = time.monotonic() + 10
+    """Poll until the counters reach `at_least` and stay put for STATS_QUIET_SECONDS."""
+    deadline = time.monotonic() + 60
     previous: dict[str, int] | None = None
+    still_since = time.monotonic()
     while True:
         current = await asyncio.to_thread(table_writes, conn)
+        if current != previous:
+            previous, still_since = current, time.monotonic()
         reached = all(current.get(name, 0) >= value for name, value in at_least.items())
-        if (reached and current == previous) or time.monotonic() > deadline:
+        quiet = time.monotonic() - still_since >= STATS_QUIET_SECONDS
+        if (reached and quiet) or time.monotonic() > deadline:
             return current
-        previous = current
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
 
 
 # -- the bench ----------------------------------------------------------------------------------
@@ -866,6 +908,21 @@ async def _raw_get(port: int, path: str, cookie: str) -> tuple[int, bytes]:
     return len(received), bytes(received)
 
 
+def _dechunk(response: bytes) -> bytes:
+    """The body of a raw HTTP/1.1 response in chunked encoding, without its framing (a large
+    write may be split into several chunks anywhere, even inside an event)."""
+    rest = response.split(b"\r\n\r\n", 1)[1]
+    body = bytearray()
+    while rest:
+        size_line, rest = rest.split(b"\r\n", 1)
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        body += rest[:size]
+        rest = rest[size + 2 :]
+    return bytes(body)
+
+
 async def _raw_post(port: int, path: str, body: bytes) -> int:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
@@ -896,14 +953,14 @@ async def phase_wire_and_writes(ctx: Context) -> None:
         # token waits 0.3 s so the stream request attaches before anything is generated.
         (chat_id, parent_id), (chat2, parent2) = ctx.take(2)
         ctx.fake.enqueue(_script(WIRE_TOKENS, initial_delay=0.3))
-        before = await asyncio.to_thread(table_writes, monitor)
+        before = await table_writes_settled(monitor, at_least={})
         path, _ = await ctx.client.send(chat_id, parent_id)
         cookies = ctx.client.http.cookie_jar.filter_cookies(URL(ctx.client.base))
         cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in cookies.items())
         start = time.perf_counter()
         size, body = await _raw_get(ctx.server.port, f"{path}?after=0", cookie)
         duration = time.perf_counter() - start
-        texts = body.count(b"event: text\n")
+        texts = _dechunk(body).count(b"event: text\n")
         if texts != WIRE_TOKENS:
             raise RuntimeError(f"{texts} text events for {WIRE_TOKENS} tokens")
         after_long = await table_writes_settled(
@@ -943,8 +1000,7 @@ async def phase_wire_and_writes(ctx: Context) -> None:
         # (its TokenUsage row counted), minus the send's own writes (counted in-process).
         ctx.fake.enqueue(_script(WRITES_TOKENS, delay=PACE))
         await _answers_settled(ctx.conninfo)
-        await table_writes_settled(monitor, at_least={})
-        before = await asyncio.to_thread(table_writes, monitor)
+        before = await table_writes_settled(monitor, at_least={})
         stream = await ctx.client.answer(chat2, parent2)
         after = await table_writes_settled(
             monitor, at_least={"chats_tokenusage": before.get("chats_tokenusage", 0) + 1}
@@ -973,8 +1029,8 @@ async def phase_wire_and_writes(ctx: Context) -> None:
             note=f"(10,000 tokens unpaced in {duration:.1f} s)",
         )
         comment(
-            f"the send's own {ctx.send_writes} writes to these tables are not counted "
-            "(INSERT/UPDATE statements captured in-process)"
+            f"the send's own {ctx.send_writes} row writes to these tables are not counted "
+            "(measured in-process: pg_stat_xact_user_tables before its commit)"
         )
     finally:
         monitor.close()
@@ -1070,7 +1126,10 @@ async def bench(server: Server, fake: Any, dbname: str, conninfo: str) -> None:
         target = await asyncio.to_thread(_resolve, user_id)
 
         # Statements of one send, in this process: a warm-up send, then one of each size.
-        fake.enqueue(_script(1), _script(1), _script(1))
+        # The first answers after its send commits (its rows are not visible before).
+        fake.enqueue(_script(1, initial_delay=1.0), _script(1), _script(1), _script(1))
+        writes_chat, writes_parent = short.pop()
+        writes_of_send = await asyncio.to_thread(send_writes, user_id, writes_chat, writes_parent)
         warm_chat, warm_parent = short.pop()
         await asyncio.to_thread(send_statements, user_id, warm_chat, warm_parent)
         small_chat, small_parent = short.pop()
@@ -1094,7 +1153,7 @@ async def bench(server: Server, fake: Any, dbname: str, conninfo: str) -> None:
             short_chats=short,
             long_chat=long_chat,
             long_tip=long_tip,
-            send_writes=_writes(small_sql),
+            send_writes=writes_of_send,
         )
         await wait_idle(server)
         phases: list[tuple[str, Callable[[], Awaitable[None]]]] = [
@@ -1135,13 +1194,6 @@ async def _answers_settled(conninfo: str) -> None:
                 return
             await asyncio.sleep(0.1)
     raise RuntimeError("answers generated in this process did not finish")
-
-
-def _writes(statements: Sequence[str]) -> int:
-    """INSERT/UPDATE/DELETE statements on the tables whose writes are counted."""
-    pattern = re.compile(r'^(INSERT INTO|UPDATE|DELETE FROM) "?(\w+)"?')
-    found = (pattern.match(sql) for sql in statements)
-    return sum(1 for match in found if match and match.group(2) in WRITE_TABLES)
 
 
 def _resolve(user_id: str) -> Any:
