@@ -82,8 +82,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    # Innermost: the chain above runs in sync mode, in one thread (see vero/middleware.py).
-    "vero.middleware.SyncChainMiddleware",
 ]
 
 ROOT_URLCONF = "vero.urls"
