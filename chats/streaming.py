@@ -122,9 +122,11 @@ def _requester_id(request: VeroRequest) -> uuid.UUID | None:
 
 
 @require_GET
-async def message_stream(
+def message_stream(
     request: HttpRequest, chat_id: uuid.UUID, message_id: uuid.UUID
 ) -> StreamingHttpResponse:
+    """A sync view (it runs in the middleware chain's thread, no hop of its own) returning an
+    async stream, which the server's loop then writes."""
     live = live_answer_get(message_id)
     if (
         live is not None and live.chat_id == chat_id and live.user_id == _requester_id(request)  # type: ignore[arg-type]
@@ -132,7 +134,7 @@ async def message_stream(
         # Generated here for this very user: following it needs no database at all.
         streaming = True
     else:  # 404 for someone else's chat or message
-        message = await sync_to_async(_lookup)(request, chat_id, message_id)  # type: ignore[arg-type]
+        message = _lookup(request, chat_id, message_id)  # type: ignore[arg-type]
         streaming = message.status == Message.Status.STREAMING
     raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
     after = int(raw) if raw.isdigit() else 0

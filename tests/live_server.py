@@ -83,7 +83,14 @@ def live_server_start(*, extra_env: dict[str, str] | None = None) -> LiveServer:
     port = _free_port()
     context = multiprocessing.get_context("spawn")
     # No LiteLLM preload: the fake provider speaks OpenAI's API, served by the lean engine.
-    env = {"SECURE_COOKIES": "false", "LLM_PRELOAD": "false", **(extra_env or {})}
+    # No registry cache: the tests change the registry from this process, which the server's
+    # cache would only see after REGISTRY_CACHE_SECONDS (tests/models_registry/test_cache.py).
+    env = {
+        "SECURE_COOKIES": "false",
+        "LLM_PRELOAD": "false",
+        "REGISTRY_CACHE_SECONDS": "0",
+        **(extra_env or {}),
+    }
     process = context.Process(target=_serve, args=(port, database, env), daemon=True)
     process.start()
     deadline = time.monotonic() + 60
