@@ -48,6 +48,11 @@ def actor_get(request: VeroRequest) -> User | None:
     return cached
 
 
+def actor_guest_remember(request: VeroRequest, user: User) -> None:
+    """Keep the guest's row that a query already brought (e.g. with their chat)."""
+    request._guest_user = user  # type: ignore[attr-defined]
+
+
 def actor_ensure(request: VeroRequest) -> User:
     """Return who is acting, creating the guest's row now: guests exist from their first write."""
     actor = actor_get(request)

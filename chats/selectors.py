@@ -10,8 +10,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import actor_get, actor_guest_remember
 from chats.models import Chat, Message
 from chats.tree import ChatTree, chat_tree_load, messages_by_id
+from vero.http import VeroRequest
 
 
 def chat_get_for_user(*, user: User | None, chat_id: uuid.UUID) -> Chat:
@@ -21,6 +23,27 @@ def chat_get_for_user(*, user: User | None, chat_id: uuid.UUID) -> Chat:
     chat = Chat.objects.filter(id=chat_id, user=user).first()
     if chat is None:
         raise Http404("No such chat.")
+    return chat
+
+
+def chat_get_for_request(request: VeroRequest, *, chat_id: uuid.UUID) -> Chat:
+    """Return the actor's chat or raise 404, like `chat_get_for_user(actor_get(request))`.
+
+    For a guest it is one query: their row comes with the chat (and is kept for the request).
+    """
+    if request.user.is_authenticated or request.guest is None:
+        return chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    known: User | None = getattr(request, "_guest_user", None)
+    if known is not None:
+        return chat_get_for_user(user=known, chat_id=chat_id)
+    chat = (
+        Chat.objects.select_related("user")
+        .filter(id=chat_id, user_id=request.guest.id, user__is_guest=True)
+        .first()
+    )
+    if chat is None:
+        raise Http404("No such chat.")
+    actor_guest_remember(request, chat.user)
     return chat
 
 

@@ -16,11 +16,10 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from accounts.services import actor_get
 from chats import relay
 from chats.generation import StreamEvent, live_answer_get
 from chats.models import Message
-from chats.selectors import chat_get_for_user, message_get_for_chat
+from chats.selectors import chat_get_for_request, message_get_for_chat
 from vero.http import VeroRequest
 from vero.lib.db import connection_release
 
@@ -46,7 +45,7 @@ def _done_from_database(message: Message) -> bytes:
 
 def _lookup(request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID) -> Message:
     try:
-        chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+        chat = chat_get_for_request(request, chat_id=chat_id)
         return message_get_for_chat(chat=chat, message_id=message_id)
     finally:
         # A stream may stay open for minutes: it must not keep this request's connection.

@@ -31,7 +31,11 @@ from chats.branching import (
     message_select,
 )
 from chats.models import Chat, Message
-from chats.selectors import chat_get_for_user, chat_is_generating, message_get_for_chat
+from chats.selectors import (
+    chat_get_for_request,
+    chat_is_generating,
+    message_get_for_chat,
+)
 from chats.tree import chat_tree_load
 from chats.views import answer_start, call_target_admitted, chat_context, error_response
 from models_registry.calls import CallTarget
@@ -70,7 +74,7 @@ def _goto(request: VeroRequest, url: str) -> HttpResponse:
 def _lookup(
     request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
 ) -> tuple[Chat, Message]:
-    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    chat = chat_get_for_request(request, chat_id=chat_id)
     return chat, message_get_for_chat(chat=chat, message_id=message_id)
 
 
@@ -214,7 +218,7 @@ def _word_diff(before: str, after: str) -> SafeString:
 @require_GET
 def chat_compare(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     """Side by side: two sibling versions of a message, with a word diff."""
-    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    chat = chat_get_for_request(request, chat_id=chat_id)
     try:
         left_id, right_id = uuid.UUID(request.GET["a"]), uuid.UUID(request.GET["b"])
     except (KeyError, ValueError):

@@ -29,6 +29,7 @@ from chats.models import Chat, Message
 from chats.relay import enabled as relay_enabled
 from chats.relay import remote_stop
 from chats.selectors import (
+    chat_get_for_request,
     chat_get_for_user,
     chat_list_page,
     chat_shown_messages,
@@ -91,7 +92,7 @@ def chat_new(request: VeroRequest) -> HttpResponse:
 
 @require_GET
 def chat_detail(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
-    return _chat_page(request, chat_get_for_user(user=actor_get(request), chat_id=chat_id))
+    return _chat_page(request, chat_get_for_request(request, chat_id=chat_id))
 
 
 def _chat_page(request: VeroRequest, chat: Chat) -> HttpResponse:
@@ -196,7 +197,7 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
     """Check everything first (a refused send creates nothing), then save and start answering."""
     chat: Chat | None = None
     if chat_id is not None:  # someone else's chat is not found, whatever was posted
-        chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+        chat = chat_get_for_request(request, chat_id=chat_id)
     form = SendForm(request.POST)
     if not form.is_valid():
         return error_response(request, _first_error(form), status=400)
@@ -251,7 +252,7 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
 def message_stop_view(
     request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
 ) -> HttpResponse:
-    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    chat = chat_get_for_request(request, chat_id=chat_id)
     message = message_get_for_chat(chat=chat, message_id=message_id)
     generated_elsewhere = message.status == Message.Status.STREAMING and not generation_stop(
         message.id
@@ -303,13 +304,13 @@ def _message_response(request: VeroRequest, chat: Chat, message: Message) -> Htt
 
 @require_GET
 def message_detail(request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID) -> HttpResponse:
-    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    chat = chat_get_for_request(request, chat_id=chat_id)
     return _message_response(request, chat, message_get_for_chat(chat=chat, message_id=message_id))
 
 
 @require_http_methods(["POST"])
 def chat_rename_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
-    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    chat = chat_get_for_request(request, chat_id=chat_id)
     form = RenameForm(request.POST)
     if not form.is_valid():
         return error_response(request, _first_error(form), status=400)
@@ -323,7 +324,7 @@ def chat_rename_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def chat_delete_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
-    chat = chat_get_for_user(user=actor_get(request), chat_id=chat_id)
+    chat = chat_get_for_request(request, chat_id=chat_id)
     if request.method == "GET":
         return render(request, "chats/delete.html", {"chat": chat})
     chat_delete(chat=chat)

@@ -193,3 +193,20 @@ async def test_a_live_answer_streams_to_its_owner_only(
     body = b"".join([chunk async for chunk in response.streaming_content])  # type: ignore[attr-defined]
     texts = [data for _, kind, data in sse_events(body) if kind == "text"]
     assert "".join(texts) == "a b c"
+
+
+def test_a_guests_row_comes_with_their_chat_in_one_query(
+    client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    fake_llm.enqueue(Script(text=["one"]), Script(text=["title"]), Script(text=["two"]))
+    send(client, "first", fake_model)
+    chat = Chat.objects.get()
+    answer = wait_for_answer(chat.messages.get(role="assistant").id)
+    with CaptureQueriesContext(connection) as captured:
+        response = send(client, "next", fake_model, chat_id=chat.id, parent=str(answer.id))
+    assert response.status_code == 302
+    reads_of_users = [q["sql"] for q in captured.captured_queries if "accounts_user" in q["sql"]]
+    assert len(reads_of_users) == 1
+    assert reads_of_users[0].startswith('SELECT "chats_chat"')
+    assert 'INNER JOIN "accounts_user"' in reads_of_users[0]
+    wait_for_answer(Message.objects.get(chat=chat, status="streaming").id)
