@@ -85,8 +85,9 @@ WRITES_TOKENS = 250  # 5 s at 50 tokens/s
 LONG_CHAT_MESSAGES = 10_000
 MEMORY_WARMUP = 500  # 1,000 in the issue: too slow here (see the output)
 MEMORY_MAX = 10_000
-MEMORY_BUDGET_SECONDS = 100.0
-MEMORY_CONCURRENCY = 20
+MEMORY_BUDGET_SECONDS = 240.0
+MEMORY_CONCURRENCY = 40
+MEMORY_FIRST_TOKEN_DELAY = 0.3  # the stream attaches before the answer starts
 MEMORY_TOKENS = 5
 
 STREAM_URL = re.compile(r'data-stream-url="(/c/[0-9a-f-]+/m/([0-9a-f-]+)/stream)"')
@@ -1040,7 +1041,7 @@ async def phase_memory(ctx: Context, rss_litellm: float) -> None:
     async def run(count: int) -> tuple[float, int]:
         chats = ctx.take(count)
         for _ in range(count):
-            ctx.fake.enqueue(_script(MEMORY_TOKENS, initial_delay=1.0))
+            ctx.fake.enqueue(_script(MEMORY_TOKENS, initial_delay=MEMORY_FIRST_TOKEN_DELAY))
         queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         for item in chats:
             queue.put_nowait(item)
