@@ -50,6 +50,7 @@ from models_registry.selectors import (
     model_default_id,
     models_grouped_by_creator,
     models_usable_for_user,
+    tier_for_user,
 )
 from ratelimit.services import request_admit
 from vero.http import VeroRequest
@@ -119,9 +120,12 @@ def chat_context(request: VeroRequest, chat: Chat) -> dict[str, Any]:
     }
 
 
-def _max_tokens(target: CallTarget) -> int:
+def _max_tokens(user: User, target: CallTarget) -> int:
+    """The user's tier's cap on an answer (MAX_OUTPUT_TOKENS before any tier exists); a
+    model's own lower maximum wins."""
+    tier = tier_for_user(user=user)
+    limit = tier.max_output_tokens if tier is not None else int(settings.MAX_OUTPUT_TOKENS)
     model_limit = target.capabilities.max_output_tokens
-    limit = int(settings.MAX_OUTPUT_TOKENS)
     return min(limit, model_limit) if model_limit else limit
 
 
@@ -157,7 +161,7 @@ def answer_start(
         chat_id=chat.id,
         user_id=user.id,
         target=target,
-        max_tokens=_max_tokens(target),
+        max_tokens=_max_tokens(user, target),
         reasoning_effort=reasoning_effort or chat.settings.get("reasoning_effort"),
         title_target=_title_target(user, target) if with_title else None,
     )

@@ -351,6 +351,7 @@ class TierForm(forms.ModelForm[Tier]):
             "bucket_capacity",
             "refill_amount",
             "refill_interval_seconds",
+            "max_output_tokens",
         ]
 
     def clean_allowed_models(self) -> QuerySet[Model]:
@@ -381,6 +382,7 @@ class TierAdmin(_EditTrackingAdmin[Tier]):
         "bucket_capacity",
         "refill_amount",
         "refill_interval_seconds",
+        "max_output_tokens",
     ]
     search_fields = ["slug", "name"]
     filter_horizontal = ["allowed_models"]

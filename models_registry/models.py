@@ -253,6 +253,11 @@ class Tier(models.Model):
     bucket_capacity = models.PositiveIntegerField(default=20)
     refill_amount = models.PositiveIntegerField(default=20)
     refill_interval_seconds = models.PositiveIntegerField(default=3600)
+    max_output_tokens = models.PositiveIntegerField(
+        default=4096,
+        help_text="The most tokens an answer may have for this tier's users; a model's own "
+        "lower maximum wins.",
+    )
     allowed_models = models.ManyToManyField(Model, blank=True, related_name="tiers")
     includes_all_models = models.BooleanField(
         default=False, help_text="Every enabled model, including ones added later."

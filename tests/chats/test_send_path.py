@@ -210,3 +210,42 @@ def test_a_guests_row_comes_with_their_chat_in_one_query(
     assert reads_of_users[0].startswith('SELECT "chats_chat"')
     assert 'INNER JOIN "accounts_user"' in reads_of_users[0]
     wait_for_answer(Message.objects.get(chat=chat, status="streaming").id)
+
+
+def test_the_answer_length_cap_is_the_tiers_and_a_models_lower_maximum_wins(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    from models_registry.models import Model, Tier
+    from models_registry.services import model_set_enabled
+
+    tier = Tier.objects.get(slug=Tier.REGULAR)
+    tier.max_output_tokens = 300
+    tier.save()  # as the admin saves it: this process's registry cache forgets the old row
+    fake_llm.enqueue(Script(text=["one"]), Script(text=["title"]))
+    send(alice_client, "first", fake_model)
+    chat = Chat.objects.get()
+    answer = wait_for_answer(chat.messages.get(role="assistant").id)
+    assert fake_llm.chat_requests[0].json["max_tokens"] == 300
+
+    Model.objects.filter(id=fake_model).update(max_output_tokens=120)
+    model_set_enabled(model_ids=[fake_model], enabled=True)  # a registry write: cache cleared
+    fake_llm.enqueue(Script(text=["two"]))
+    send(alice_client, "again", fake_model, chat_id=chat.id, parent=str(answer.id))
+    wait_for_answer(Message.objects.get(chat=chat, status="streaming").id)
+    assert fake_llm.chat_requests[-1].json["max_tokens"] == 120
+
+
+def test_an_answer_cut_at_the_length_limit_says_so(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    fake_llm.enqueue(
+        Script(text=["a ", "long ", "answ"], finish_reason="length", completion_tokens=3),
+        Script(text=["title"]),
+    )
+    send(alice_client, "tell me everything", fake_model)
+    chat = Chat.objects.get()
+    answer = wait_for_answer(chat.messages.get(role="assistant").id)
+    assert answer.status == "complete"
+    assert answer.usage is not None and answer.usage["finish_reason"] == "length"
+    page = alice_client.get(f"/c/{chat.id}/").content.decode()
+    assert "Cut off at the answer length limit (3 tokens)." in page
