@@ -17,7 +17,7 @@ from byok.selectors import (
     byok_model_options,
     platform_base_url,
 )
-from byok.urlguard import UnsafeURLError, url_guard_check
+from byok.urlguard import UnsafeURLError, guard_policy, url_guard_check
 from models_registry.calls import KIND_ENGINE, CallTarget, Pricing
 from models_registry.models import ProviderKind
 from models_registry.resolver import ProviderMissingKeyError, ResolutionError, UnknownModelError
@@ -82,6 +82,8 @@ def byok_call_target(*, model: UserByokModel) -> CallTarget:
         api_key=api_key,
         capabilities=byok_model_capabilities(model=model),
         pricing=Pricing(),  # the user's provider bills them; we do not know their prices
+        # A custom endpoint's name is checked again by every connection the call makes.
+        connect_guard=guard_policy() if model.endpoint is not None else None,
     )
 
 

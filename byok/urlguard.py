@@ -22,6 +22,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from django.conf import settings
 
+from models_registry.calls import AddressRefusedError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -57,14 +59,19 @@ class UnsafeURLError(ValueError):
         self.message = message
 
 
-class UnsafeAddressError(OSError):
+class UnsafeAddressError(AddressRefusedError):
     """Raised inside aiohttp's connector when a host resolves to a refused address."""
 
 
 @dataclass(frozen=True)
 class GuardPolicy:
+    """What a user's endpoint may reach; also the `ConnectGuard` of calls to it."""
+
     allow_private: bool
     allowed_networks: tuple[IPNetwork, ...]
+
+    def resolver(self) -> GuardedResolver:
+        return GuardedResolver(policy=self)
 
 
 def guard_policy() -> GuardPolicy:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Engine = Literal["openai_compatible", "litellm"]
 ENGINE_OPENAI_COMPATIBLE: Engine = "openai_compatible"
@@ -89,9 +89,28 @@ _LITELLM_PREFIX: Mapping[str, str] = {
 }
 
 
+class AddressRefusedError(OSError):
+    """A connection that a target's `ConnectGuard` refused; its message says why."""
+
+
+class ConnectGuard(Protocol):
+    """Refuses unsafe addresses at connection time. Hashable: calls that share a guard share
+    one HTTP session."""
+
+    def resolver(self) -> Any:
+        """An aiohttp resolver that raises AddressRefusedError for a refused address."""
+        ...
+
+    def __hash__(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class CallTarget:
-    """Everything one call to a model needs: where, with which key, as which model string."""
+    """Everything one call to a model needs: where, with which key, as which model string.
+
+    `connect_guard` checks every address the call connects to, when it connects (a user's
+    endpoint: its name could resolve elsewhere than when it was checked).
+    """
 
     model_id: str
     engine: Engine
@@ -103,6 +122,7 @@ class CallTarget:
     extra_params: Mapping[str, Any] = field(default_factory=dict)
     capabilities: Capabilities = field(default_factory=Capabilities)
     pricing: Pricing = field(default_factory=Pricing)
+    connect_guard: ConnectGuard | None = field(default=None, repr=False)
 
     @property
     def litellm_model(self) -> str:

@@ -35,7 +35,9 @@ from django.conf import settings
 from models_registry.calls import (
     ENGINE_LITELLM,
     ENGINE_OPENAI_COMPATIBLE,
+    AddressRefusedError,
     CallTarget,
+    ConnectGuard,
     Delta,
     Engine,
     FinishDelta,
@@ -100,28 +102,33 @@ def litellm_model_map() -> dict[str, Any]:
 
 # -- the shared HTTP session --------------------------------------------------------------------
 
-# One session (and connection pool) per event loop: aiohttp sessions are bound to their loop.
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
-    weakref.WeakKeyDictionary()
-)
+# One session (and connection pool) per event loop and connect guard: aiohttp sessions are
+# bound to their loop, and a guarded session resolves every new connection's host itself.
+_sessions: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[ConnectGuard | None, aiohttp.ClientSession]
+] = weakref.WeakKeyDictionary()
 
 
-def _session() -> aiohttp.ClientSession:
-    loop = asyncio.get_running_loop()
-    session = _sessions.get(loop)
+def _session(guard: ConnectGuard | None = None) -> aiohttp.ClientSession:
+    sessions = _sessions.setdefault(asyncio.get_running_loop(), {})
+    session = sessions.get(guard)
     if session is None or session.closed:
+        if guard is None:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        else:  # no DNS cache: each connection checks the addresses it really gets
+            connector = aiohttp.TCPConnector(
+                limit=0, resolver=guard.resolver(), use_dns_cache=False
+            )
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-            timeout=aiohttp.ClientTimeout(total=None),
+            connector=connector, timeout=aiohttp.ClientTimeout(total=None)
         )
-        _sessions[loop] = session
+        sessions[guard] = session
     return session
 
 
 async def llm_close() -> None:
-    """Close this event loop's HTTP session (at shutdown, or at the end of a test)."""
-    session = _sessions.pop(asyncio.get_running_loop(), None)
-    if session is not None:
+    """Close this event loop's HTTP sessions (at shutdown, or at the end of a test)."""
+    for session in (_sessions.pop(asyncio.get_running_loop(), None) or {}).values():
         await session.close()
 
 
@@ -265,7 +272,7 @@ async def _stream_lean(
     usage: Usage | None = None
     done = False
     try:
-        async with _session().post(
+        async with _session(target.connect_guard).post(
             f"{target.api_base.rstrip('/')}/chat/completions",
             data=body,
             headers=headers,
@@ -336,6 +343,10 @@ async def _stream_lean(
         ) from error
     except aiohttp.ClientPayloadError as error:
         raise StreamInterruptedError("The provider's answer broke off.") from error
+    except aiohttp.ClientConnectorError as error:
+        if isinstance(error.os_error, AddressRefusedError):
+            raise ProviderUnreachableError(str(error.os_error)) from error
+        raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
     except aiohttp.ClientError as error:
         if started:
             raise StreamInterruptedError("The connection to the provider broke.") from error

@@ -241,3 +241,33 @@ def test_listing_models_does_not_follow_a_redirect_to_a_private_address(
     assert_no_secret(response)
     assert fake_llm.requests == []
     assert not UserByokModel.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_name_that_rebinds_between_the_check_and_the_connection_is_refused_by_the_connection(
+    alice: User,
+    alice_client: Client,
+    dns: Callable[[dict[str, str]], None],
+    fake_llm: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check at resolution passed (the name was public then); the connection the answer
+    opens resolves the name again, gets the fake provider's loopback address and refuses."""
+    import byok.hook
+    from tests.chats.helpers import wait_for_answer
+
+    dns({"rebind-late.example": PUBLIC_ADDRESS})
+    endpoint = byok_endpoint_create(
+        user=alice, name="Late", base_url=f"http://rebind-late.example:{fake_llm.port}/v1"
+    )
+    model = byok_model_add(user=alice, endpoint=endpoint, provider_model_id="fake-model")
+    monkeypatch.setattr(byok.hook, "url_guard_check", lambda url: None)  # passed, back then
+    dns({"rebind-late.example": "127.0.0.1"})
+
+    response = send(alice_client, "hello", model.model_id)
+
+    assert response.status_code == 302
+    answer = wait_for_answer(Message.objects.get(role="assistant").id)
+    assert answer.status == "error"
+    assert "rebind-late.example (127.0.0.1) is a loopback address" in answer.error
+    assert fake_llm.requests == []
