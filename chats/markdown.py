@@ -88,7 +88,15 @@ def _over_scan_budget(text: str) -> bool:
 def _parser() -> MarkdownIt:
     md = MarkdownIt(
         "commonmark",
-        {"html": False, "linkify": False, "typographer": False, "maxNesting": MAX_NESTING},
+        # `breaks`: a single newline is a line break, as models write it (poems, addresses,
+        # short lines), not CommonMark's soft break.
+        {
+            "html": False,
+            "linkify": False,
+            "typographer": False,
+            "breaks": True,
+            "maxNesting": MAX_NESTING,
+        },
     )
     md.enable(["table", "strikethrough"])
     md.use(tasklists_plugin)

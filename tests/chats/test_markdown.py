@@ -72,6 +72,12 @@ def test_it_renders_emphasis_headings_lists_and_quotes() -> None:
     assert "<blockquote>\n<p>quoted</p>\n</blockquote>" in html
 
 
+def test_a_single_newline_is_a_line_break_and_a_blank_line_a_paragraph() -> None:
+    html = markdown_render("Roses are red,\nviolets are blue.\n\nThe end.")
+    assert "<p>Roses are red,<br>\nviolets are blue.</p>" in html
+    assert "<p>The end.</p>" in html
+
+
 def test_it_keeps_the_start_of_an_ordered_list() -> None:
     assert '<ol start="3">' in markdown_render("3. three\n4. four")
 
