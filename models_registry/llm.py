@@ -84,6 +84,12 @@ def _litellm() -> ModuleType:
     return _litellm_module
 
 
+async def _litellm_loaded() -> ModuleType:
+    """LiteLLM, imported in a worker thread if it is not yet: on a server's loop the import
+    (3-5 s) would otherwise stall every request and stream of the process."""
+    return _litellm_module if _litellm_module is not None else await asyncio.to_thread(_litellm)
+
+
 def llm_preload() -> None:
     """Import LiteLLM now (3-5 s of CPU), so the first call that needs it does not wait."""
     _litellm()
@@ -475,7 +481,7 @@ async def _stream_litellm(
     options: Mapping[str, Any],
     idle_timeout: float,
 ) -> AsyncIterator[Delta]:
-    litellm = _litellm()
+    litellm = await _litellm_loaded()
     kwargs = _litellm_kwargs(target=target, messages=messages, options=options)
     kwargs.update(stream=True, timeout=idle_timeout)
     if target.is_openai_compatible:
@@ -625,7 +631,7 @@ async def complete(
     timeout: float | None = None,
 ) -> Completion:
     """Make a non-streaming chat completion (titles and other small jobs) through LiteLLM."""
-    litellm = _litellm()
+    litellm = await _litellm_loaded()
     options = {
         "max_tokens": max_tokens,
         "temperature": temperature,

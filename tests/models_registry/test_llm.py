@@ -334,3 +334,34 @@ async def test_a_resolved_model_streams_with_its_stored_key(
     assert fake_llm.chat_requests[-1].api_key == FAKE_KEY
     assert result.usage is not None
     assert target.pricing.cost(result.usage) == Decimal("0.000017")  # 5 x $1 + 3 x $4 per million
+
+
+async def test_importing_litellm_on_first_use_does_not_stall_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+    import time
+
+    from models_registry import llm
+
+    module = llm._litellm()  # the real module, imported once for the whole run
+
+    def slow_import() -> Any:
+        time.sleep(0.3)  # the import's CPU, as seen by the loop
+        return module
+
+    monkeypatch.setattr(llm, "_litellm_module", None)
+    monkeypatch.setattr(llm, "_litellm", slow_import)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    assert await llm._litellm_loaded() is module
+    ticking.cancel()
+    assert ticks >= 10  # the loop kept serving while the import ran in a thread
