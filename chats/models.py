@@ -87,7 +87,12 @@ class Message(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
-    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: message_branch_seq_unique (branch, seq) serves every lookup by
+    # branch, and reads a branch backwards in order, which a branch-only index made the
+    # planner skip (it sorted whole branches).
+    branch = models.ForeignKey(
+        Branch, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     seq = models.PositiveIntegerField()
     # Never changes when alternatives are added; null for the chat's first messages.
     parent = models.ForeignKey(
