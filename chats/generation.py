@@ -305,7 +305,7 @@ route AS (
     FROM chats_branch b, target t
     WHERE b.chat_id = %(chat)s AND b.path @> t.path
 )
-SELECT m.role, m.parts
+SELECT m.role, m.parts::text
 FROM route r
 CROSS JOIN LATERAL (
     SELECT m.role, m.parts, m.seq
@@ -355,7 +355,7 @@ def context_build(*, plan: GenerationPlan, system: str | None) -> list[dict[str,
         rows = cursor.fetchall()
     history: list[dict[str, Any]] = []
     for role, parts in rows:  # newest first
-        text = _text_of(parts if isinstance(parts, list) else orjson.loads(parts))
+        text = _text_of(orjson.loads(parts))  # as text: orjson decodes 500 rows in a third less
         if not text:
             continue
         budget -= len(text)
