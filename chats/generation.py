@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from chats.markdown import markdown_render
 from chats.models import Chat, Message
 from models_registry.calls import (
@@ -69,11 +70,11 @@ class GenerationPlan:
     user_id: uuid.UUID
     target: CallTarget
     max_tokens: int
+    # The model's input, read by the request that saved the answer (`context_build`), so the
+    # task calls the provider at once.
+    messages: list[dict[str, Any]]
     reasoning_effort: str | None = None
     title_target: CallTarget | None = None
-    # The model's input when the caller built it already (`context_build`, in the request
-    # that saved the answer); None: the generation task reads it.
-    messages: list[dict[str, Any]] | None = None
 
 
 class Follower:
@@ -98,8 +99,8 @@ class LiveAnswer:
         self,
         *,
         message_id: uuid.UUID,
-        chat_id: uuid.UUID | None = None,
-        user_id: uuid.UUID | None = None,
+        chat_id: uuid.UUID,
+        user_id: uuid.UUID,
     ) -> None:
         self.message_id = message_id
         self.chat_id = chat_id
@@ -272,15 +273,15 @@ def _db(function: Callable[..., Any]) -> Callable[..., Any]:
     return sync_to_async(run_and_close, thread_sensitive=False)
 
 
-def system_prompt(*, name: str, occupation: str, custom_instructions: str) -> str | None:
+def system_prompt(*, user: User) -> str | None:
     """The system message that personalises answers from the user's preferences, or None."""
     lines = []
-    if name:
-        lines.append(f"The user's name is {name}.")
-    if occupation:
-        lines.append(f"The user's occupation: {occupation}.")
-    if custom_instructions:
-        lines.append(f"The user's instructions for you:\n{custom_instructions}")
+    if user.name:
+        lines.append(f"The user's name is {user.name}.")
+    if user.occupation:
+        lines.append(f"The user's occupation: {user.occupation}.")
+    if user.custom_instructions:
+        lines.append(f"The user's instructions for you:\n{user.custom_instructions}")
     return "\n".join(lines) or None
 
 
@@ -327,30 +328,26 @@ def _text_of(parts: list[dict[str, Any]]) -> str:
     return "".join(part.get("text", "") for part in parts if part.get("type") == "text")
 
 
-def _context(plan: GenerationPlan) -> list[dict[str, Any]]:
-    user = (
-        Chat.objects.filter(id=plan.chat_id)
-        .values_list("user__name", "user__occupation", "user__custom_instructions")
-        .get()
-    )
-    system = system_prompt(name=user[0], occupation=user[1], custom_instructions=user[2])
-    return context_build(plan=plan, system=system)
-
-
-def context_build(*, plan: GenerationPlan, system: str | None) -> list[dict[str, Any]]:
-    """Build the model's input: `system`, then the route to the answer, each message once.
+def context_build(
+    *,
+    answer_id: uuid.UUID,
+    chat_id: uuid.UUID,
+    target: CallTarget,
+    max_tokens: int,
+    system: str | None,
+) -> list[dict[str, Any]]:
+    """Build the model's input: `system`, then the route to `answer_id`, each message once.
 
     One bounded query whatever the chat's length. The oldest messages are left out when the
     route exceeds CONTEXT_MAX_MESSAGES or the model's context window (with room kept for the
     answer).
     """
-    window = plan.target.capabilities.context_window or _DEFAULT_CONTEXT_TOKENS
-    budget = max(window - plan.max_tokens, window // 2) * _CHARS_PER_TOKEN - len(system or "")
+    window = target.capabilities.context_window or _DEFAULT_CONTEXT_TOKENS
+    budget = max(window - max_tokens, window // 2) * _CHARS_PER_TOKEN - len(system or "")
     with connection.cursor() as cursor:
         cursor.execute(
             _ROUTE_SQL,
-            {"message": plan.message_id, "chat": plan.chat_id,
-             "limit": settings.CONTEXT_MAX_MESSAGES},
+            {"message": answer_id, "chat": chat_id, "limit": settings.CONTEXT_MAX_MESSAGES},
         )  # fmt: skip
         rows = cursor.fetchall()
     history: list[dict[str, Any]] = []
@@ -556,10 +553,9 @@ async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
     try:
         if live.stop_requested:
             raise asyncio.CancelledError
-        messages = plan.messages if plan.messages is not None else await _db(_context)(plan)
         stream = stream_completion(
             target=plan.target,
-            messages=messages,
+            messages=plan.messages,
             max_tokens=plan.max_tokens,
             reasoning_effort=plan.reasoning_effort,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -156,19 +155,23 @@ def answer_start(
     The model's input is read here, on the request's connection, so the generation task
     calls the provider at once.
     """
-    plan = GenerationPlan(
-        message_id=answer.id,
-        chat_id=chat.id,
-        user_id=user.id,
-        target=target,
-        max_tokens=_max_tokens(user, target),
-        reasoning_effort=reasoning_effort or chat.settings.get("reasoning_effort"),
-        title_target=_title_target(user, target) if with_title else None,
+    max_tokens = _max_tokens(user, target)
+    messages = context_build(
+        answer_id=answer.id, chat_id=chat.id, target=target, max_tokens=max_tokens,
+        system=system_prompt(user=user),
+    )  # fmt: skip
+    generation_start(
+        GenerationPlan(
+            message_id=answer.id,
+            chat_id=chat.id,
+            user_id=user.id,
+            target=target,
+            max_tokens=max_tokens,
+            messages=messages,
+            reasoning_effort=reasoning_effort or chat.settings.get("reasoning_effort"),
+            title_target=_title_target(user, target) if with_title else None,
+        )
     )
-    system = system_prompt(
-        name=user.name, occupation=user.occupation, custom_instructions=user.custom_instructions
-    )
-    generation_start(replace(plan, messages=context_build(plan=plan, system=system)))
 
 
 def admission_refusal(request: VeroRequest, user: User, target: CallTarget) -> HttpResponse | None:

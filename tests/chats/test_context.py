@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
 from chats.branching import message_edit_user, message_regenerate, message_select
-from chats.generation import GenerationPlan, _context
+from chats.generation import context_build, system_prompt
 from chats.models import Chat, Message
 from chats.services import message_send
 from chats.tree import chat_tree_load
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.django_db
 MODEL = "fake:fake-model"
 
 
-def _plan(answer: Message, *, context_window: int | None = None) -> GenerationPlan:
+def _context(answer: Message, *, context_window: int | None = None) -> list[dict[str, Any]]:
+    """The model's input for `answer`, as the send builds it (the owner's preferences first)."""
     target = CallTarget(
         model_id=MODEL,
         engine="openai_compatible",
@@ -31,9 +33,9 @@ def _plan(answer: Message, *, context_window: int | None = None) -> GenerationPl
         api_key=None,
         capabilities=Capabilities(context_window=context_window),
     )
-    return GenerationPlan(
-        message_id=answer.id, chat_id=answer.chat_id, user_id=answer.chat.user_id, target=target,
-        max_tokens=100,
+    return context_build(
+        answer_id=answer.id, chat_id=answer.chat_id, target=target, max_tokens=100,
+        system=system_prompt(user=answer.chat.user),
     )  # fmt: skip
 
 
@@ -77,9 +79,7 @@ def test_the_context_follows_the_route_across_forked_branches(alice: User) -> No
             answer = _complete(sent.answer, f"a{step}")
         answers.append(answer)
         for probe in rng.sample(answers, min(3, len(answers))):
-            got = [
-                (m["role"], m["content"]) for m in _context(_plan(probe)) if m["role"] != "system"
-            ]
+            got = [(m["role"], m["content"]) for m in _context(probe) if m["role"] != "system"]
             assert got == _expected(probe)
 
 
@@ -98,7 +98,7 @@ def test_only_the_newest_messages_are_sent_when_the_route_is_long(
     ).answer
     settings.CONTEXT_MAX_MESSAGES = 3
 
-    contents = [m["content"] for m in _context(_plan(last)) if m["role"] != "system"]
+    contents = [m["content"] for m in _context(last) if m["role"] != "system"]
 
     assert contents == ["q5", "a5", "last"]
 
@@ -110,7 +110,7 @@ def test_the_context_window_trims_the_oldest_messages(alice: User) -> None:
         user_id=alice.id, chat=turn.chat, text="short", model_id=MODEL, parent_id=answer.id
     ).answer
 
-    contents = [m["content"] for m in _context(_plan(last, context_window=1100))]
+    contents = [m["content"] for m in _context(last, context_window=1100)]
 
     assert contents[-1] == "short"
     assert "x" * 3000 not in contents
