@@ -37,15 +37,19 @@ def guest_mover_register(name: str) -> Callable[[GuestMover], GuestMover]:
 
 def actor_get(request: VeroRequest) -> User | None:
     """Return who is acting: the logged-in account, the guest's row if it exists, or None."""
+    known = actor_known(request)
+    if known is not None or request.guest is None:
+        return known
+    cached = User.objects.filter(id=request.guest.id, is_guest=True).first()
+    request._guest_user = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def actor_known(request: VeroRequest) -> User | None:
+    """Return who is acting when that needs no query: the account, or a guest row read before."""
     if request.user.is_authenticated:
         return request.user
-    if request.guest is None:
-        return None
-    cached: User | None = getattr(request, "_guest_user", None)
-    if cached is None:
-        cached = User.objects.filter(id=request.guest.id, is_guest=True).first()
-        request._guest_user = cached  # type: ignore[attr-defined]
-    return cached
+    return getattr(request, "_guest_user", None)
 
 
 def actor_guest_remember(request: VeroRequest, user: User) -> None:

@@ -10,7 +10,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import actor_get, actor_guest_remember
+from accounts.services import actor_guest_remember, actor_known
 from chats.models import Chat, Message
 from chats.tree import ChatTree, chat_tree_load, messages_by_id
 from vero.http import VeroRequest
@@ -31,10 +31,8 @@ def chat_get_for_request(request: VeroRequest, *, chat_id: uuid.UUID) -> Chat:
 
     For a guest it is one query: their row comes with the chat (and is kept for the request).
     """
-    if request.user.is_authenticated or request.guest is None:
-        return chat_get_for_user(user=actor_get(request), chat_id=chat_id)
-    known: User | None = getattr(request, "_guest_user", None)
-    if known is not None:
+    known = actor_known(request)
+    if known is not None or request.guest is None:
         return chat_get_for_user(user=known, chat_id=chat_id)
     chat = (
         Chat.objects.select_related("user")
