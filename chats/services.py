@@ -161,16 +161,25 @@ def message_send(
     parts = [{"type": "text", "text": text}]
     with transaction.atomic():
         if chat is None:
-            return _send_new_chat(
-                user_id=user_id, text=text, model_id=model_id, reasoning_effort=reasoning_effort
+            chat = Chat.objects.create(
+                user_id=user_id,
+                title=title_fallback(text),
+                settings=_settings_with({}, model_id=model_id, reasoning_effort=reasoning_effort),
             )
+            return _send_appending(
+                chat=chat, user_id=user_id, parent=None, parts=parts, model_id=model_id,
+                created=True,
+            )  # fmt: skip
+        chat.settings = _settings_with(
+            chat.settings, model_id=model_id, reasoning_effort=reasoning_effort
+        )
         if parent_id is None:
             chat_lock(chat_id=chat.id)
             leaf = _leaf_of(chat)
             if leaf is None:  # an empty chat (its messages were deleted): start it again
-                return _send_first(
-                    chat=chat, user_id=user_id, parts=parts, model_id=model_id,
-                    reasoning_effort=reasoning_effort, created=False,
+                return _send_appending(
+                    chat=chat, user_id=user_id, parent=None, parts=parts, model_id=model_id,
+                    created=False,
                 )  # fmt: skip
             parent_id = leaf.id
         state = _parent_state(chat=chat, parent_id=parent_id)
@@ -178,22 +187,11 @@ def message_send(
             raise SendRefusedError(
                 "Wait for the answer to finish, or stop it, before sending.", status=409
             )
-        chat.settings = {**chat.settings, "model": model_id}
-        if reasoning_effort:
-            chat.settings["reasoning_effort"] = reasoning_effort
         if state.has_successor:  # sent from inside a branch: the question starts a new one
-            parent = Message.objects.get(id=parent_id)
-            question = message_append(
-                chat=chat, parent=parent, role=Message.Role.USER, parts=parts,
-                parent_has_successor=True,
+            return _send_appending(
+                chat=chat, user_id=user_id, parent=Message.objects.get(id=parent_id),
+                parts=parts, model_id=model_id, created=False,
             )  # fmt: skip
-            answer = message_append(
-                chat=chat, parent=question, role=Message.Role.ASSISTANT, parts=[],
-                model_id=model_id, status=Message.Status.STREAMING, parent_has_successor=False,
-            )  # fmt: skip
-            chat.save(update_fields=["settings", "updated_at"])
-            publish(user_id=user_id, kind="message.created", chat_id=chat.id, message_id=answer.id)
-            return Turn(chat=chat, question=question, answer=answer, chat_created=False)
         now = timezone.now()
         question = Message(
             id=uuid.uuid4(), chat=chat, branch_id=state.branch_id, seq=state.seq + 1,
@@ -226,33 +224,31 @@ def message_send(
     return Turn(chat=chat, question=question, answer=answer, chat_created=False)
 
 
-def _send_new_chat(
-    *, user_id: uuid.UUID, text: str, model_id: str, reasoning_effort: str | None
-) -> Turn:
-    chat_settings: dict[str, Any] = {"model": model_id}
+def _settings_with(
+    settings: dict[str, Any], *, model_id: str, reasoning_effort: str | None
+) -> dict[str, Any]:
+    """The chat's settings remembering the model (and reasoning effort) of this send."""
+    updated = {**settings, "model": model_id}
     if reasoning_effort:
-        chat_settings["reasoning_effort"] = reasoning_effort
-    chat = Chat.objects.create(user_id=user_id, title=title_fallback(text), settings=chat_settings)
-    return _send_first(
-        chat=chat, user_id=user_id, parts=[{"type": "text", "text": text}], model_id=model_id,
-        reasoning_effort=reasoning_effort, created=True,
-    )  # fmt: skip
+        updated["reasoning_effort"] = reasoning_effort
+    return updated
 
 
-def _send_first(
+def _send_appending(
     *,
     chat: Chat,
     user_id: uuid.UUID,
+    parent: Message | None,
     parts: list[dict[str, Any]],
     model_id: str,
-    reasoning_effort: str | None,
     created: bool,
 ) -> Turn:
-    """A question with no parent (a new root) and its answer placeholder."""
-    chat.settings = {**chat.settings, "model": model_id}
-    if reasoning_effort:
-        chat.settings["reasoning_effort"] = reasoning_effort
-    question = message_append(chat=chat, parent=None, role=Message.Role.USER, parts=parts)
+    """The general path, through `message_append`: a question that starts a new root (no
+    parent) or a new branch (under a message whose branch goes on), and its placeholder."""
+    question = message_append(
+        chat=chat, parent=parent, role=Message.Role.USER, parts=parts,
+        parent_has_successor=None if parent is None else True,
+    )  # fmt: skip
     answer = message_append(
         chat=chat, parent=question, role=Message.Role.ASSISTANT, parts=[], model_id=model_id,
         status=Message.Status.STREAMING, parent_has_successor=False,
