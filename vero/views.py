@@ -1,4 +1,4 @@
-"""Pages that belong to no single app: the health check."""
+"""Pages that belong to no single app: the health check and the favicon."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import uuid
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
-from django.http import JsonResponse
-from django.views.decorators.cache import never_cache
+from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
 
 from vero.http import VeroRequest
@@ -58,3 +59,15 @@ def healthz(request: VeroRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
     )
+
+
+@cache_control(max_age=86400, public=True)
+@require_GET
+def favicon(request: VeroRequest) -> HttpResponsePermanentRedirect:
+    """Point `/favicon.ico` at the static icon.
+
+    Browsers ask for it on pages that name no icon (the JSON health check, for one). Left to the
+    404 page, that request rendered a page with a CSRF token and, racing the page the user was
+    on, could replace the CSRF cookie that page's forms were signed with.
+    """
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
