@@ -77,6 +77,78 @@ class GenerationPlan:
     title_target: CallTarget | None = None
 
 
+# A follower is woken at most this often: deltas that arrive meanwhile go out together in one
+# write (each still its own event). One timer per loop paces every follower, and the first delta
+# after a quiet spell goes out at once.
+FLUSH_SECONDS = 0.04
+# A follower with nothing to say for this long is woken anyway (its stream sends a keep-alive).
+KEEPALIVE_SECONDS = 15.0
+
+
+class _Pacer:
+    """Wakes the followers on one event loop: those with news at most every `FLUSH_SECONDS`
+    (together, on one timer), the silent ones every `KEEPALIVE_SECONDS`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.due: list[Follower] = []
+        self.followers: set[Follower] = set()
+        self.last = -FLUSH_SECONDS
+        self._tick: asyncio.Handle | None = None
+        self._keepalive: asyncio.TimerHandle | None = None
+
+    def add(self, follower: Follower) -> None:
+        self.followers.add(follower)
+        if self._keepalive is None:
+            self._keepalive = self.loop.call_later(KEEPALIVE_SECONDS, self._keep_alive)
+
+    def discard(self, follower: Follower) -> None:
+        self.followers.discard(follower)
+        if not self.followers and self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+
+    def schedule(self, follower: Follower) -> None:
+        """`follower` has news: wake it with the next tick (on this loop)."""
+        self.due.append(follower)
+        if self._tick is None:
+            at = self.last + FLUSH_SECONDS
+            if at <= self.loop.time():
+                self._tick = self.loop.call_soon(self._flush)
+            else:
+                self._tick = self.loop.call_at(at, self._flush)
+
+    def _flush(self) -> None:
+        self._tick = None
+        self.last = self.loop.time()
+        due, self.due = self.due, []
+        for follower in due:
+            follower.wake()
+
+    def _keep_alive(self) -> None:
+        self._keepalive = None
+        quiet = self.loop.time() - KEEPALIVE_SECONDS
+        for follower in self.followers:
+            if follower.woken_at <= quiet:
+                follower.wake()
+        if self.followers:
+            self._keepalive = self.loop.call_later(KEEPALIVE_SECONDS, self._keep_alive)
+
+
+_pacers: dict[asyncio.AbstractEventLoop, _Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def _pacer(loop: asyncio.AbstractEventLoop) -> _Pacer:
+    with _pacers_lock:
+        pacer = _pacers.get(loop)
+        if pacer is None or pacer.loop.is_closed():
+            for old in [key for key in _pacers if key.is_closed()]:
+                del _pacers[old]
+            pacer = _pacers[loop] = _Pacer(loop)
+        return pacer
+
+
 class Follower:
     """A reader of a live answer on some event loop: events wait here until it wakes up.
 
@@ -85,11 +157,33 @@ class Follower:
     thread-safe call per batch.
     """
 
+    __slots__ = ("_waiter", "_woken", "loop", "pacer", "pending", "signalled", "woken_at")
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.pacer = _pacer(loop)
         self.pending: list[StreamEvent] = []
-        self.signalled = False
-        self.ready = asyncio.Event()
+        self.signalled = False  # news is scheduled and not taken yet (under the answer's lock)
+        self.woken_at = loop.time()
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def wake(self) -> None:
+        """Let `wait` return (on this follower's loop)."""
+        self._woken = True
+        self.woken_at = self.loop.time()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until there is news, or `KEEPALIVE_SECONDS` passed without any."""
+        if not self._woken:
+            self._waiter = self.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        self._woken = False
 
 
 class LiveAnswer:
@@ -126,9 +220,9 @@ class LiveAnswer:
                 if not follower.signalled:
                     follower.signalled = True
                     if follower.loop is here:
-                        follower.ready.set()
+                        follower.pacer.schedule(follower)
                     else:
-                        follower.loop.call_soon_threadsafe(follower.ready.set)
+                        follower.loop.call_soon_threadsafe(follower.pacer.schedule, follower)
             listeners = list(self._listeners)
         for listener in listeners:
             listener(event)
@@ -137,6 +231,7 @@ class LiveAnswer:
     def follow(self, *, after: int) -> tuple[list[StreamEvent], Follower]:
         """Return the events after `after` and a follower for the next ones, nothing between."""
         follower = Follower(asyncio.get_running_loop())
+        follower.pacer.add(follower)
         with self._lock:
             backlog = self.events[max(after, 0) :]
             self._followers.append(follower)
@@ -147,12 +242,13 @@ class LiveAnswer:
         with self._lock:
             batch, follower.pending = follower.pending, []
             follower.signalled = False
-            follower.ready.clear()
         return batch
 
     def unfollow(self, follower: Follower) -> None:
+        """Stop following (call on the follower's own loop)."""
         with self._lock:
             self._followers = [entry for entry in self._followers if entry is not follower]
+        follower.pacer.discard(follower)
 
     def events_after(self, after: int) -> list[StreamEvent]:
         with self._lock:

@@ -7,27 +7,23 @@ gap and no duplicate. Each event carries a delta, never the whole message again.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import orjson
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest
 from django.views.decorators.http import require_GET
 
 from chats import relay
-from chats.generation import StreamEvent, live_answer_get
+from chats.generation import LiveAnswer, StreamEvent, live_answer_get
 from chats.models import Message
 from chats.selectors import chat_get_for_request, message_get_for_chat
-from vero.http import VeroRequest
+from vero.http import EventStreamResponse, VeroRequest
 from vero.lib.db import connection_release
 
-KEEPALIVE_SECONDS = 15.0
-# A stream writes at most this often: deltas that arrive meanwhile go out together in one
-# write (each still its own event), which halves the writes at 50 tokens/s. The first delta
-# after a quiet spell goes out at once.
-FLUSH_SECONDS = 0.04
+RETRY = b"retry: 1000\n\n"
+KEEP_ALIVE = b": keep-alive\n\n"
 
 
 def _sse(event: StreamEvent) -> bytes:
@@ -59,55 +55,37 @@ def _final_state(message_id: uuid.UUID) -> Message:
         connection_release()
 
 
-async def _local(live_message_id: uuid.UUID, after: int) -> AsyncIterator[bytes] | None:
-    live = live_answer_get(live_message_id)
-    if live is None:
-        return None
+async def _local(live: LiveAnswer, after: int) -> AsyncIterator[bytes]:
+    """The events of an answer generated in this process, straight from memory."""
     backlog, follower = live.follow(after=after)
-
-    async def events() -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        written = 0.0
-        try:
-            batch = backlog
-            while True:
-                if batch:
-                    # Whatever accumulated goes out in one write.
-                    yield b"".join(_sse(event) for event in batch)
-                    if batch[-1].kind == "done":
-                        return
-                    written = loop.time()
-                try:
-                    async with asyncio.timeout(KEEPALIVE_SECONDS):
-                        await follower.ready.wait()
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-                wait = written + FLUSH_SECONDS - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                batch = live.take(follower)
-        finally:
-            live.unfollow(follower)
-
-    return events()
+    try:
+        batch = backlog
+        head = RETRY
+        while True:
+            if batch:
+                # Whatever accumulated goes out in one write.
+                yield head + b"".join(_sse(event) for event in batch)
+                if batch[-1].kind == "done":
+                    return
+            else:
+                yield head or KEEP_ALIVE
+            head = b""
+            await follower.wait()
+            batch = live.take(follower)
+    finally:
+        live.unfollow(follower)
 
 
 async def _events(message_id: uuid.UUID, streaming: bool, after: int) -> AsyncIterator[bytes]:
-    yield b"retry: 1000\n\n"
-    if streaming:
-        local = await _local(message_id, after)
-        if local is not None:
-            async for chunk in local:
-                yield chunk
-            return
-        if relay.enabled():
-            async for event in relay.remote_follow(message_id=message_id, after=after):
-                if event is None:
-                    yield b": keep-alive\n\n"
-                    continue
-                yield _sse(event)
-                if event.kind == "done":
-                    return
+    yield RETRY
+    if streaming and relay.enabled():
+        async for event in relay.remote_follow(message_id=message_id, after=after):
+            if event is None:
+                yield KEEP_ALIVE
+                continue
+            yield _sse(event)
+            if event.kind == "done":
+                return
     # Finished (or nobody generates it any more): the database has the last word.
     message = await sync_to_async(_final_state)(message_id)
     yield _done_from_database(message)
@@ -123,23 +101,20 @@ def _requester_id(request: VeroRequest) -> uuid.UUID | None:
 @require_GET
 def message_stream(
     request: HttpRequest, chat_id: uuid.UUID, message_id: uuid.UUID
-) -> StreamingHttpResponse:
+) -> EventStreamResponse:
     """A sync view (it runs in the middleware chain's thread, no hop of its own) returning an
     async stream, which the server's loop then writes."""
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
+    after = int(raw) if raw.isdigit() else 0
     live = live_answer_get(message_id)
     if (
         live is not None and live.chat_id == chat_id and live.user_id == _requester_id(request)  # type: ignore[arg-type]
     ):
         # Generated here for this very user: following it needs no database at all.
-        streaming = True
-    else:  # 404 for someone else's chat or message
-        message = _lookup(request, chat_id, message_id)  # type: ignore[arg-type]
-        streaming = message.status == Message.Status.STREAMING
-    raw = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
-    after = int(raw) if raw.isdigit() else 0
-    response = StreamingHttpResponse(
-        _events(message_id, streaming, after), content_type="text/event-stream"
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-    return response
+        return EventStreamResponse(_local(live, after))
+    message = _lookup(request, chat_id, message_id)  # type: ignore[arg-type]  # 404 if not theirs
+    streaming = message.status == Message.Status.STREAMING
+    live = live_answer_get(message_id) if streaming else None
+    if live is not None:
+        return EventStreamResponse(_local(live, after))
+    return EventStreamResponse(_events(message_id, streaming, after))

@@ -1,22 +1,138 @@
-"""Django's ASGI handler, with the middleware chain and sync views run in one thread hop.
+"""Django's ASGI handler, reduced to one thread hop per request, on long-lived threads.
 
-Django builds its ASGI chain in async mode: each `MiddlewareMixin` (sessions, CSRF, auth, …)
-then runs its hooks through `sync_to_async`, and a sync view is reached through one more
-`async_to_sync` and `sync_to_async` pair. Here the chain is built as under WSGI, in sync mode,
-and entered once through `sync_to_async`: a sync view runs in that same thread, and an async
-view (a stream) goes back to the server's loop once.
+Django's own handler costs a page several thread hops, and a new thread each:
+- it builds the middleware chain in async mode, so each `MiddlewareMixin` (sessions, CSRF,
+  auth, …) runs its hooks through `sync_to_async`, and a sync view is reached through one
+  more `async_to_sync` and `sync_to_async` pair;
+- the `request_started` receivers, the chain and `response.close()` (with `request_finished`)
+  are separate hops;
+- every request runs in a `ThreadSensitiveContext`, which gives the request an executor of its
+  own: a thread is created, and torn down, for every request.
+
+Here the chain is built as under WSGI, in sync mode, and everything synchronous about a request
+(the start signal, the request object, the chain and view, and, for a complete response, its
+closing with the finish signal) runs in one call on a fixed pool of `REQUEST_THREADS` threads.
+The server's loop only reads the body and writes the response. A streaming response (an
+answer's events) is written by the loop while the client is listening and closed in a second
+hop once it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing, closing
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.conf import settings
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _request_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(
+            max_workers=settings.REQUEST_THREADS, thread_name_prefix="vero-request"
+        )
+    return _executor
 
 
 class VeroASGIHandler(ASGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
-        chain: Any = self._middleware_chain  # type: ignore[has-type]
-        self._middleware_chain = sync_to_async(chain, thread_sensitive=True)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        with closing(body_file):
+            respond = sync_to_async(
+                self._respond, thread_sensitive=False, executor=_request_executor()
+            )
+            response = await respond(scope, body_file)
+            if not response.streaming:
+                await self.send_response(response, send)
+                return
+            try:
+                await self._stream(response, receive, send)
+            finally:
+                await sync_to_async(
+                    response.close, thread_sensitive=False, executor=_request_executor()
+                )()
+
+    def _respond(self, scope: Any, body_file: Any) -> HttpResponseBase:
+        """Everything synchronous about a request, in the request thread."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
+            response = self.get_response(request)
+        assert response is not None
+        response._handler_class = self.__class__  # type: ignore[attr-defined]
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        if not response.streaming:
+            # Complete already: the finish signal (connections go back to the pool) need not
+            # wait for the bytes to be written.
+            response.close()
+        return response
+
+    async def _stream(self, response: HttpResponseBase, receive: Any, send: Any) -> None:
+        """Write a streaming response until it ends or the client goes away."""
+        writing = asyncio.ensure_future(self.send_response(response, send))
+        listening = asyncio.ensure_future(self.listen_for_disconnect(receive))
+        try:
+            await asyncio.wait((writing, listening), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (writing, listening):
+                task.cancel()
+            results = await asyncio.gather(writing, listening, return_exceptions=True)
+        error = results[0]
+        if isinstance(error, BaseException) and not isinstance(error, asyncio.CancelledError):
+            raise error
+
+    async def send_response(self, response: Any, send: Any) -> None:
+        if not response.streaming:
+            await super().send_response(response, send)
+            return
+        chunks = getattr(response, "raw_chunks", None)
+        if chunks is None:
+            await super().send_response(response, send)
+            return
+        # Our own streams (`vero.http.RawStreamingResponse`) already yield bytes of a sensible
+        # size: no re-wrapping and re-chunking of each part.
+        await send(
+            {"type": "http.response.start", "status": response.status_code,
+             "headers": _headers(response)}
+        )  # fmt: skip
+        async with aclosing(chunks) as content:
+            async for chunk in content:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body"})
+
+
+def _headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (
+            header.encode("ascii") if isinstance(header, str) else bytes(header),
+            value.encode("latin1") if isinstance(value, str) else bytes(value),
+        )
+        for header, value in response.items()
+    ]
+    headers += [
+        (b"Set-Cookie", c.OutputString().encode("ascii")) for c in response.cookies.values()
+    ]
+    return headers

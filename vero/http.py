@@ -1,10 +1,12 @@
-"""The request type our views receive: Django's request plus the guest identity."""
+"""The request type our views receive (Django's request plus the guest identity), and the
+response type of an event stream."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -25,3 +27,25 @@ class AuthedRequest(VeroRequest):
     """A request from a logged-in account."""
 
     user: User
+
+
+class EventStreamResponse(StreamingHttpResponse):
+    """A `text/event-stream` of bytes, written by the server's loop as they come.
+
+    Our ASGI handler (`vero.handler`) writes `raw_chunks` as they are: no per-part wrapping
+    and re-chunking. Everything else (the test client, middleware) sees a plain streaming
+    response over the same iterator.
+    """
+
+    raw_chunks: AsyncIterator[bytes] | None
+
+    def __init__(self, chunks: AsyncIterator[bytes], **kwargs: Any) -> None:
+        super().__init__(chunks, content_type="text/event-stream", **kwargs)
+        self.raw_chunks = chunks
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+
+    def _set_streaming_content(self, value: Any) -> None:
+        # Content replaced later (a middleware wrapping it) is written through Django's path.
+        self.raw_chunks = None
+        super()._set_streaming_content(value)  # type: ignore[misc]

@@ -106,8 +106,11 @@ TEMPLATES = [
 
 # Database: PostgreSQL only (ltree). `make run`/`make test` provide one when DATABASE_URL is unset.
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://vero@127.0.0.1:54329/vero")}
-# A pool per process (psycopg_pool): under ASGI each request runs on its own thread, so only a
-# pool (not persistent connections) saves the connect per request; 0 turns it off.
+# Threads that run requests' synchronous part (middleware and view: vero/handler.py); a request
+# holds at most one connection, so more threads than pooled connections only wait.
+REQUEST_THREADS: int = env.int("REQUEST_THREADS", default=16)
+# A pool per process (psycopg_pool), shared by the request threads and the generation loop's
+# short database visits; 0 turns it off.
 DB_POOL_MAX_SIZE: int = env.int("DB_POOL_MAX_SIZE", default=20)
 if DB_POOL_MAX_SIZE > 0:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {

@@ -116,6 +116,26 @@ async def test_the_answer_keeps_going_after_the_reader_disconnects(
     assert saved.stream_seq == len(TOKENS)
 
 
+@pytest.mark.asyncio
+async def test_a_quiet_stream_sends_keep_alives_until_the_answer_starts(
+    alice: User, alice_client: Client, fake_model: str, fake_llm: Any, monkeypatch: Any
+) -> None:
+    from chats import generation
+
+    monkeypatch.setattr(generation, "KEEPALIVE_SECONDS", 0.2)
+    fake_llm.enqueue(Script(text=["Late ", "answer."], initial_delay=1.0))
+    chat, answer = await sync_to_async(_start)(alice_client, fake_model)
+
+    body = await _read_stream(
+        await _async_client_for(alice), f"/c/{chat.id}/m/{answer.id}/stream?after=0"
+    )
+
+    before_text = body.split(b"event: text")[0]
+    assert before_text.count(b": keep-alive") >= 2
+    texts = [data for _, kind, data in sse_events(body) if kind == "text"]
+    assert texts == ["Late ", "answer."]
+
+
 def test_the_answer_is_generated_with_nobody_reading_and_saved_whole(
     alice_client: Client, fake_model: str, fake_llm: Any
 ) -> None:
