@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from typing import Any
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 
+def freeze_long_lived() -> None:
+    """Move everything allocated so far (Django, the URL map, LiteLLM and its model map) out of
+    the garbage collector's sight.
+
+    Those objects live as long as the process, yet each full collection walked them all: with
+    LiteLLM loaded that took 100 to 330 ms, during which no stream was written. Collections now
+    walk only what was allocated since.
+    """
+    gc.freeze()
+
+
+def _preload_then_freeze() -> None:
+    from models_registry.llm import llm_preload
+
+    llm_preload()
+    freeze_long_lived()
+
+
 class StartWorkersOnFirstCall:
     """ASGI wrapper: the first connection makes the server's loop the generation loop (with
-    its reaper) and imports LiteLLM in the background.
+    its reaper), imports LiteLLM in the background, and then freezes the long-lived objects
+    (`freeze_long_lived`).
 
     Daphne has no lifespan events; the first call (a request or a socket) is the earliest
     moment we know we are a server, so commands and imports never start threads.
@@ -40,6 +60,8 @@ class StartWorkersOnFirstCall:
 
         worker_start(asyncio.get_running_loop())
         if settings.LLM_PRELOAD:
-            from models_registry.llm import llm_preload
-
-            threading.Thread(target=llm_preload, name="vero-llm-preload", daemon=True).start()
+            threading.Thread(
+                target=_preload_then_freeze, name="vero-llm-preload", daemon=True
+            ).start()
+        else:
+            freeze_long_lived()
