@@ -13,6 +13,7 @@ from django.utils import timezone
 from chats.models import Chat, ChatDeletion, Message, TokenUsage
 from chats.tree import chat_lock, chat_tree_load, message_append
 from realtime.events import CHANNEL, event_payload, publish
+from vero.lib.db import instances_insert
 
 TITLE_FALLBACK_LENGTH = 60
 
@@ -202,7 +203,7 @@ def message_send(
             parent=question, role=Message.Role.ASSISTANT, parts=[], model_id=model_id,
             status=Message.Status.STREAMING, heartbeat_at=now,
         )  # fmt: skip
-        Message.objects.bulk_create([question, answer])
+        instances_insert([question, answer])
         chat.updated_at = now
         with connection.cursor() as cursor:
             cursor.execute(
