@@ -42,7 +42,7 @@ def instances_insert(instances: Sequence[Model]) -> None:
         ]
         instance._state.adding = False
         instance._state.db = connection.alias
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    columns = ", ".join(connection.ops.quote_name(field.column or "") for field in fields)
     table = connection.ops.quote_name(model._meta.db_table)
     rows = ", ".join([row] * len(instances))
     # Only quoted identifiers from the model's metadata and placeholders go into the text.
