@@ -288,7 +288,9 @@ class Client:
         stream = Stream(started=time.perf_counter())
         path, stream.answer_id = await self.send(chat_id, parent_id)
         stream.sent = time.perf_counter()
-        async with self.http.get(f"{self.base}{path}?after=0") as response:
+        # As a browser's EventSource asks for it.
+        headers = {"Accept": "text/event-stream"}
+        async with self.http.get(f"{self.base}{path}?after=0", headers=headers) as response:
             buffer = b""
             async for chunk in response.content.iter_any():
                 now = time.perf_counter()

@@ -12,10 +12,12 @@ import pytest
 from asgiref.sync import SyncToAsync
 from asgiref.testing import ApplicationCommunicator
 from django.core import signals
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.utils.deprecation import MiddlewareMixin
+from pytest_django.fixtures import Settings as SettingsWrapper
 
+from vero import handler
 from vero.handler import VeroASGIHandler
 from vero.http import EventStreamResponse
 
@@ -115,14 +117,24 @@ def _ticking(request: HttpRequest) -> EventStreamResponse:
     return EventStreamResponse(_ticks(3, float(request.GET.get("wait", "0"))))
 
 
-urlpatterns = [path("ticks", _ticking)]
+_release = threading.Event()
 
 
-async def _stream_start(path: str, query: bytes) -> ApplicationCommunicator:
+def _blocking(request: HttpRequest) -> HttpResponse:
+    _release.wait(10)
+    return HttpResponse("released")
+
+
+urlpatterns = [path("ticks", _ticking), path("block", _blocking)]
+
+
+async def _stream_start(
+    path: str, query: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> ApplicationCommunicator:
     _closed.clear()
-    communicator = ApplicationCommunicator(
-        VeroASGIHandler(), {**_scope(path), "query_string": query}
-    )
+    scope = {**_scope(path), "query_string": query}
+    scope["headers"] = scope["headers"] + (headers or [])
+    communicator = ApplicationCommunicator(VeroASGIHandler(), scope)
     await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
     start = await communicator.receive_output(10)
     assert start["status"] == 200
@@ -179,3 +191,28 @@ def test_a_stream_a_middleware_rewraps_is_written_through_django() -> None:
     assert response.raw_chunks is not None
     response.streaming_content = [b"wrapped"]
     assert response.raw_chunks is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.urls("tests.test_asgi_handler")
+@pytest.mark.django_db(transaction=True)
+async def test_event_streams_do_not_wait_behind_busy_request_threads(
+    settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.REQUEST_THREADS = 1
+    monkeypatch.setattr(handler, "_executors", {})
+    _release.clear()
+    blocked = ApplicationCommunicator(VeroASGIHandler(), _scope("/block"))
+    await blocked.send_input({"type": "http.request", "body": b"", "more_body": False})
+    try:
+        # The only request thread is taken: an EventSource's request is still answered.
+        stream = await _stream_start("/ticks", b"", [(b"accept", b"text/event-stream")])
+        assert (await stream.receive_output(5))["body"] == b"data: tick 0\n\n"
+        await stream.wait(5)
+        assert await blocked.receive_nothing(0.1)
+    finally:
+        _release.set()
+    assert (await blocked.receive_output(5))["status"] == 200
+    await blocked.wait(5)
+    for executor in handler._executors.values():
+        executor.shutdown(wait=False)

@@ -15,11 +15,15 @@ closing with the finish signal) runs in one call on a fixed pool of `REQUEST_THR
 The server's loop only reads the body and writes the response. A streaming response (an
 answer's events) is written by the loop while the client is listening and closed in a second
 hop once it ends.
+
+Requests for an event stream (`Accept: text/event-stream`, as every `EventSource` sends) have
+threads of their own, so a burst of sends and pages never delays an answer's first tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, closing
 from typing import Any
@@ -32,16 +36,29 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 
-_executor: ThreadPoolExecutor | None = None
+EVENT_STREAM_THREADS = 4  # their synchronous part is short: the middleware and a lookup
+
+_executors: dict[str, ThreadPoolExecutor] = {}
+_executors_lock = threading.Lock()
 
 
-def _request_executor() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(
-            max_workers=settings.REQUEST_THREADS, thread_name_prefix="vero-request"
-        )
-    return _executor
+def _executor_for(scope: Any) -> ThreadPoolExecutor:
+    kind = "request"
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"accept":
+            if b"text/event-stream" in value:
+                kind = "stream"
+            break
+    executor = _executors.get(kind)
+    if executor is None:
+        with _executors_lock:
+            executor = _executors.get(kind)
+            if executor is None:
+                size = EVENT_STREAM_THREADS if kind == "stream" else settings.REQUEST_THREADS
+                executor = _executors[kind] = ThreadPoolExecutor(
+                    max_workers=size, thread_name_prefix=f"vero-{kind}"
+                )
+    return executor
 
 
 class VeroASGIHandler(ASGIHandler):
@@ -58,10 +75,9 @@ class VeroASGIHandler(ASGIHandler):
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
+        executor = _executor_for(scope)
         with closing(body_file):
-            respond = sync_to_async(
-                self._respond, thread_sensitive=False, executor=_request_executor()
-            )
+            respond = sync_to_async(self._respond, thread_sensitive=False, executor=executor)
             response = await respond(scope, body_file)
             if not response.streaming:
                 await self.send_response(response, send)
@@ -69,9 +85,7 @@ class VeroASGIHandler(ASGIHandler):
             try:
                 await self._stream(response, receive, send)
             finally:
-                await sync_to_async(
-                    response.close, thread_sensitive=False, executor=_request_executor()
-                )()
+                await sync_to_async(response.close, thread_sensitive=False, executor=executor)()
 
     def _respond(self, scope: Any, body_file: Any) -> HttpResponseBase:
         """Everything synchronous about a request, in the request thread."""
