@@ -17,7 +17,8 @@ answer's events) is written by the loop while the client is listening and closed
 hop once it ends.
 
 Requests for an event stream (`Accept: text/event-stream`, as every `EventSource` sends) have
-threads of their own, so a burst of sends and pages never delays an answer's first tokens.
+threads of their own, so request threads held up by slow pages or a burst of sends do not
+hold back a stream's start (the GIL is still shared by all of them).
 """
 
 from __future__ import annotations
