@@ -32,6 +32,30 @@ def pytest_configure(config: pytest.Config) -> None:
     django_settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _generation_loop_quiet_at_the_end(django_db_setup: None) -> Iterator[None]:
+    """Before the test database goes: stop the in-process generation loop's tasks (its reaper
+    would fail on the missing database) and close its HTTP sessions (left open, they warn at
+    exit)."""
+    yield
+    import asyncio
+
+    from chats.generation import _worker
+    from models_registry.llm import llm_close
+
+    loop = _worker.loop
+    if loop is not None and loop.is_running():
+
+        async def quiet() -> None:
+            tasks = [task for task in _worker.tasks if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await llm_close()
+
+        asyncio.run_coroutine_threadsafe(quiet(), loop).result(30)
+
+
 @pytest.fixture
 def alice(db: None) -> User:
     return User.objects.create_user("alice@example.com", PASSWORD, name="Alice")
