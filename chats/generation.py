@@ -514,6 +514,7 @@ class _Checkpoints:
     def __init__(self) -> None:
         self.answers: dict[uuid.UUID, _Checkpoint] = {}
         self.task: asyncio.Task[None] | None = None
+        self.saving = False
 
     def add(self, live: LiveAnswer, acc: StreamAccumulator) -> None:
         self.answers[live.message_id] = _Checkpoint(live=live, acc=acc)
@@ -522,6 +523,12 @@ class _Checkpoints:
 
     def remove(self, message_id: uuid.UUID) -> None:
         self.answers.pop(message_id, None)
+        # No answer left: the timer goes now rather than at the end of its interval, and the
+        # next answer starts a fresh one (with the interval in force then). A save under way
+        # finishes, and the timer then ends by itself.
+        if not self.answers and self.task is not None and not self.saving:
+            self.task.cancel()
+            self.task = None
 
     def _due(self) -> list[tuple[uuid.UUID, str | None, int | None]]:
         now = time.monotonic()
@@ -543,10 +550,13 @@ class _Checkpoints:
             rows = self._due()
             if not rows:
                 continue
+            self.saving = True
             try:
                 await _db(_checkpoints_save)(rows)
             except Exception:  # the next interval saves again; the final save is separate
                 logger.exception("checkpoint of %d answer(s) failed", len(rows))
+            finally:
+                self.saving = False
 
 
 _checkpoints = _Checkpoints()

@@ -146,6 +146,32 @@ def test_a_silent_answer_still_gets_its_heartbeat(
     wait_for_answer(answer.id)
 
 
+def test_the_checkpoint_timer_ends_with_the_last_answer(
+    alice_client: Client, fake_model: str, fake_llm: Any, settings: SettingsWrapper
+) -> None:
+    settings.GENERATION_CHECKPOINT_SECONDS = 30.0
+    fake_llm.enqueue(Script(text=["one"]), Script(text=["t"]))
+    send(alice_client, "one", fake_model)
+    chat = Chat.objects.get()
+    first = wait_for_answer(chat.messages.get(role="assistant").id)
+    deadline = time.monotonic() + 10
+    while generation.live_answer_get(first.id) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert generation._checkpoints.task is None  # no timer idles out its 30 s
+
+    # The next answer gets a timer of its own, with the interval in force now.
+    settings.GENERATION_CHECKPOINT_SECONDS = 0.05
+    script = Script(text=["a ", "b"], stall_after=1)
+    fake_llm.enqueue(script)
+    send(alice_client, "two", fake_model, chat_id=chat.id, parent=str(first.id))
+    assert script.wait_until_stalled()
+    time.sleep(0.3)
+    answer = Message.objects.get(chat=chat, status="streaming")
+    assert (answer.stream_seq, answer.text) == (1, "a ")
+    script.release()
+    wait_for_answer(answer.id)
+
+
 def test_the_end_of_an_answer_that_is_no_longer_streaming_writes_nothing(
     alice_client: Client, fake_model: str, fake_llm: Any
 ) -> None:
