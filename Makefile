@@ -28,7 +28,7 @@ run: install
 	  $(PY) manage.py seed_registry && \
 	  $(PY) manage.py reap_streams && \
 	  $(PY) manage.py collectstatic --noinput -v0 && \
-	  exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) vero.asgi:application'
+	  exec $(PY) -m vero.serve -b $(HOST) -p $(PORT) vero.asgi:application'
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,8 +1,9 @@
-"""Daphne for the benches: `daphne ARGS` on `vero.asgi:application`, in this process.
+"""Daphne for the benches: `python -m vero.serve ARGS` on `vero.asgi:application`.
 
-The same server as `.venv/bin/daphne`, with one difference: static file URLs resolve through
-the plain storage (as in tests/live_server.py), so pages render without a collectstatic
-manifest, which `make bench` does not build.
+The same server as `make run`'s, with one difference: static file URLs resolve through the
+plain storage (as in tests/live_server.py), so pages render without a collectstatic manifest,
+which `make bench` does not build. BENCH_EVENT_LOOP=asyncio serves on asyncio's own loop
+instead of uvloop's, to compare.
 
 Usage: python bench/_server.py -b 127.0.0.1 -p PORT vero.asgi:application
 """
@@ -18,6 +19,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
 
 
 def main(argv: list[str]) -> None:
+    from vero.serve import event_loop_install
+
+    if os.environ.get("BENCH_EVENT_LOOP", "uvloop") != "asyncio":
+        event_loop_install()
     import django
 
     django.setup()
