@@ -159,10 +159,11 @@ async def _rmw_client(
     return latencies, admitted
 
 
-async def _select1_client(conninfo: str, calls: int) -> tuple[list[float], int]:
+async def _select1_client(conninfo: str, calls: int, start_at: float) -> tuple[list[float], int]:
     latencies: list[float] = []
     conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
     async with conn, conn.cursor() as cursor:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
         for _ in range(calls):
             began = time.perf_counter()
             await cursor.execute("SELECT 1", prepare=True)
@@ -195,7 +196,8 @@ def _process_main(kind: str, conninfo: str, args: dict[str, Any]) -> tuple[list[
             ]
         else:
             coroutines = [
-                _select1_client(conninfo, args["decisions"]) for _ in range(args["clients"])
+                _select1_client(conninfo, args["decisions"], args["start_at"])
+                for _ in range(args["clients"])
             ]
         results = await asyncio.gather(*coroutines)
         return [x for lat, _ in results for x in lat], sum(a for _, a in results)
