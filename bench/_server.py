@@ -19,10 +19,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
 
 
 def main(argv: list[str]) -> None:
-    from vero.serve import event_loop_install
+    from vero import serve
 
-    if os.environ.get("BENCH_EVENT_LOOP", "uvloop") != "asyncio":
-        event_loop_install()
+    serve.prepare(uvloop=os.environ.get("BENCH_EVENT_LOOP", "uvloop") != "asyncio")
     import django
 
     django.setup()
@@ -33,9 +32,7 @@ def main(argv: list[str]) -> None:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
 
-    from daphne.cli import CommandLineInterface
-
-    CommandLineInterface().run(argv)
+    serve.serve(argv)
 
 
 if __name__ == "__main__":

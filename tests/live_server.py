@@ -31,9 +31,9 @@ def _free_port() -> int:
 def _serve(port: int, database: dict[str, Any], extra_env: dict[str, str]) -> None:
     """Run in the child: point Django at the test database and serve with Daphne, on the
     event loop `make run` serves on."""
-    from vero.serve import event_loop_install
+    from vero.serve import prepare
 
-    event_loop_install()
+    prepare()
     os.environ.update(extra_env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
     import django

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +41,21 @@ def test_serving_after_daphne_chose_its_loop_is_refused(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "daphne.server", object())
     with pytest.raises(RuntimeError, match="before the event loop was chosen"):
         serve.main(["vero.asgi:application"])
+
+
+def test_the_provider_sessions_close_when_the_server_stops() -> None:
+    from models_registry import llm
+
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def session_open() -> Any:
+            return llm._session()
+
+        session = loop.run_until_complete(session_open())
+        assert not session.closed
+        serve._sessions_close(loop)  # what `serve` does once Daphne's loop has stopped
+        assert session.closed
+    finally:
+        loop.close()
+    serve._sessions_close(loop)  # a closed loop: nothing to do, no error
