@@ -2,8 +2,7 @@
 
 The same server as `make run`'s, with one difference: static file URLs resolve through the
 plain storage (as in tests/live_server.py), so pages render without a collectstatic manifest,
-which `make bench` does not build. BENCH_EVENT_LOOP=asyncio serves on asyncio's own loop
-instead of uvloop's, to compare.
+which `make bench` does not build.
 
 Usage: python bench/_server.py -b 127.0.0.1 -p PORT vero.asgi:application
 """
@@ -19,9 +18,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
 
 
 def main(argv: list[str]) -> None:
-    from vero import serve
-
-    serve.prepare(uvloop=os.environ.get("BENCH_EVENT_LOOP", "uvloop") != "asyncio")
     import django
 
     django.setup()
@@ -32,7 +28,9 @@ def main(argv: list[str]) -> None:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
 
-    serve.serve(argv)
+    from vero.serve import serve
+
+    serve(argv)
 
 
 if __name__ == "__main__":

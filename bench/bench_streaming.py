@@ -9,8 +9,8 @@ Set-up: a scratch database `vero_bench_<pid>` next to DATABASE_URL's (migrated i
 subprocess, dropped at the end even on failure), the fake provider in this process (a thread),
 the fake model registered for every tier with a bucket large enough never to refuse, and ONE
 Daphne server (bench/_server.py: `python -m vero.serve -b 127.0.0.1 -p PORT
-vero.asgi:application`, on uvloop unless BENCH_EVENT_LOOP=asyncio; REDIS_URL and DEBUG unset,
-default checkpoint interval, its connections tagged with PGAPPNAME).
+vero.asgi:application`; REDIS_URL and DEBUG unset, default checkpoint interval, its
+connections tagged with PGAPPNAME).
 
 Figures (issue 4, `make bench`):
 - ttft_*: from the client's POST /c/<chat>/send to the first `text` event on the SSE stream,

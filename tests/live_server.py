@@ -29,11 +29,7 @@ def _free_port() -> int:
 
 
 def _serve(port: int, database: dict[str, Any], extra_env: dict[str, str]) -> None:
-    """Run in the child: point Django at the test database and serve with Daphne, on the
-    event loop `make run` serves on."""
-    from vero.serve import prepare
-
-    prepare()
+    """Run in the child: point Django at the test database and serve with Daphne."""
     os.environ.update(extra_env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
     import django
