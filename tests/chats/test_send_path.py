@@ -45,6 +45,14 @@ def _grow_chat(chat: Chat, count: int) -> Message:
     return rows[-1]
 
 
+def _wait_until_generated(message_id: uuid.UUID, timeout: float = 10.0) -> None:
+    """Until this process no longer generates the answer (its end is saved, its task done)."""
+    deadline = time.monotonic() + timeout
+    while generation.live_answer_get(message_id) is not None:
+        assert time.monotonic() < deadline, f"answer {message_id} still generating"
+        time.sleep(0.02)
+
+
 def test_a_send_makes_the_same_few_statements_in_a_short_and_a_long_chat(
     alice_client: Client, fake_model: str, fake_llm: Any
 ) -> None:
@@ -154,9 +162,7 @@ def test_the_checkpoint_timer_ends_with_the_last_answer(
     send(alice_client, "one", fake_model)
     chat = Chat.objects.get()
     first = wait_for_answer(chat.messages.get(role="assistant").id)
-    deadline = time.monotonic() + 10
-    while generation.live_answer_get(first.id) is not None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _wait_until_generated(first.id)
     assert generation._checkpoints.task is None  # no timer idles out its 30 s
 
     # The next answer gets a timer of its own, with the interval in force now.
@@ -183,9 +189,7 @@ def test_the_end_of_an_answer_that_is_no_longer_streaming_writes_nothing(
     # Another process (the reaper) decided meanwhile.
     Message.objects.filter(id=answer.id).update(status="interrupted", error="gone")
     script.release()
-    deadline = time.monotonic() + 10
-    while generation.live_answer_get(answer.id) is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_until_generated(answer.id)
     answer.refresh_from_db()
     assert (answer.status, answer.error) == ("interrupted", "gone")
     assert not TokenUsage.objects.filter(message_id=answer.id).exists()
