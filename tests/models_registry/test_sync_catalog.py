@@ -183,13 +183,31 @@ def test_the_litellm_source_reads_the_bundled_map_without_the_network(
 ) -> None:
     out = StringIO()
 
-    call_command("sync_catalog", "--source", "litellm", stdout=out)
+    # The pinned map deprecates gemini-2.5-pro on 2026-12-01: the test gives the command its
+    # date so that it does not depend on the calendar.
+    call_command("sync_catalog", "--source", "litellm", "--today", "2026-06-01", stdout=out)
 
     assert ProviderCatalog.objects.filter(provider__slug="openai").exists()
     gemini = ProviderCatalog.objects.get(
         provider__slug="google", provider_model_id="gemini-2.5-pro"
     )
     assert gemini.supports_tools and gemini.context_window
+
+
+def test_the_litellm_source_leaves_out_models_deprecated_before_the_given_date(
+    registry: SeedReport,
+) -> None:
+    call_command("sync_catalog", "--source", "litellm", "--today", "2026-12-02", stdout=StringIO())
+
+    assert ProviderCatalog.objects.filter(provider__slug="openai").exists()
+    assert not ProviderCatalog.objects.filter(
+        provider__slug="google", provider_model_id="gemini-2.5-pro"
+    ).exists()
+
+
+def test_a_malformed_date_is_a_clear_command_error(registry: SeedReport) -> None:
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("sync_catalog", "--source", "litellm", "--today", "tomorrow")
 
 
 def test_an_unreadable_file_is_a_clear_command_error(registry: SeedReport, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 import json
 import urllib.request
-from argparse import ArgumentParser
+from argparse import ArgumentParser, ArgumentTypeError
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,22 @@ class Command(BaseCommand):
             help="read this JSON file instead (OpenRouter's /api/v1/models answer, or a "
             "LiteLLM model map); without it OpenRouter is fetched and LiteLLM's bundled map read",
         )
+        parser.add_argument(
+            "--today",
+            type=_iso_date,
+            help="LiteLLM: leave out models deprecated before this date (YYYY-MM-DD); "
+            "default: today",
+        )
 
-    def handle(self, *args: Any, source: str, file: Path | None, **options: Any) -> None:
+    def handle(
+        self, *args: Any, source: str, file: Path | None, today: date | None, **options: Any
+    ) -> None:
         payload = self._load(source=source, file=file)
         report: SyncReport
         if source == "openrouter":
             report = catalog_sync_openrouter(payload=payload)
         else:
-            report = catalog_sync_litellm(model_map=payload)
+            report = catalog_sync_litellm(model_map=payload, today=today)
         skipped = len(report.skipped)
         self.stdout.write(
             f"catalog ({source}): {report.created} new, {report.updated} refreshed"
@@ -56,3 +65,10 @@ class Command(BaseCommand):
                 return fetched
         except (OSError, ValueError) as error:
             raise CommandError(f"Cannot read the {source} catalog: {error}") from error
+
+
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from error
