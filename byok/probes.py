@@ -1,7 +1,8 @@
 """Calls to a user's own provider on their behalf: "Test" and "List models".
 
 Synchronous wrappers for the views: each decrypts the key for the call only and returns a
-report or raises `LLMError` with a message fit to show (keys removed from provider's words).
+report or raises `LLMError` with a message fit to show (the calls remove the key from the
+provider's words: `models_registry.calls.error_redact`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 
 from byok.models import UserCustomProvider, UserProviderKey
-from byok.remote import RemoteModel, models_list_remote, secret_redact
+from byok.remote import RemoteModel, models_list_remote
 from byok.selectors import platform_base_url
 from byok.urlguard import guard_policy
 from models_registry.calls import LLMError
@@ -35,15 +36,11 @@ def key_test(*, key: UserProviderKey) -> str:
     """Make the cheapest call the provider offers with the user's key; return what it said."""
     from models_registry.llm import provider_ping
 
-    api_key = _secret(key.api_key_encrypted)
-    try:
-        report: str = async_to_sync(provider_ping)(
-            kind=key.provider, api_base=platform_base_url(kind=key.provider), api_key=api_key
-        )
-    except LLMError as error:
-        error.message = secret_redact(error.message, api_key)
-        error.args = (error.message,)
-        raise
+    report: str = async_to_sync(provider_ping)(
+        kind=key.provider,
+        api_base=platform_base_url(kind=key.provider),
+        api_key=_secret(key.api_key_encrypted),
+    )
     return report
 
 

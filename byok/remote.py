@@ -28,6 +28,7 @@ from models_registry.calls import (
     ProviderBadRequestError,
     ProviderTimeoutError,
     ProviderUnreachableError,
+    errors_redacted,
 )
 from models_registry.llm import GEMINI_API_BASE, _error_message, http_error
 
@@ -48,13 +49,6 @@ class EndpointRefusedError(LLMError):
     """The URL guard refused the endpoint or one of its redirects."""
 
     code = "endpoint_refused"
-
-
-def secret_redact(text: str, secret: str | None) -> str:
-    """Remove `secret` from a message a provider wrote (some echo the key they refused)."""
-    if secret and len(secret) >= 4 and secret in text:
-        return text.replace(secret, "[your key]")
-    return text
 
 
 def _models_request(*, kind: str, base_url: str | None, api_key: str | None) -> tuple[str, dict]:
@@ -129,25 +123,19 @@ async def models_list_remote(
         resolver=GuardedResolver(policy=policy) if policy is not None else None,
         use_dns_cache=False,  # each connection checks the addresses it really gets
     )
-    try:
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            raw = await _get(session, url, headers, policy)
-    except UnsafeURLError as error:
-        raise EndpointRefusedError(error.message) from error
-    except aiohttp.ClientConnectorError as error:
-        if isinstance(error.os_error, UnsafeAddressError):
-            raise EndpointRefusedError(str(error.os_error)) from error
-        raise ProviderUnreachableError(
-            secret_redact(f"The provider cannot be reached: {error}", api_key)
-        ) from error
-    except LLMError as error:
-        error.message = secret_redact(error.message, api_key)
-        error.args = (error.message,)
-        raise
-    except TimeoutError as error:
-        raise ProviderTimeoutError("The provider did not answer in time.") from error
-    except aiohttp.ClientError as error:
-        raise ProviderUnreachableError(
-            secret_redact(f"The provider cannot be reached: {error}", api_key)
-        ) from error
+    # Some providers echo the key they refused: no error leaves here saying it.
+    with errors_redacted(secrets=(api_key,)):
+        try:
+            async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+                raw = await _get(session, url, headers, policy)
+        except UnsafeURLError as error:
+            raise EndpointRefusedError(error.message) from error
+        except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, UnsafeAddressError):
+                raise EndpointRefusedError(str(error.os_error)) from error
+            raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
+        except TimeoutError as error:
+            raise ProviderTimeoutError("The provider did not answer in time.") from error
+        except aiohttp.ClientError as error:
+            raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
     return _parse_models(raw)

@@ -6,10 +6,12 @@ below or raises the `LLMError`s below, whichever engine serves the call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
+from urllib.parse import quote, quote_plus, urlsplit
 
 Engine = Literal["openai_compatible", "litellm"]
 ENGINE_OPENAI_COMPATIBLE: Engine = "openai_compatible"
@@ -133,6 +135,19 @@ class CallTarget:
     def is_openai_compatible(self) -> bool:
         return KIND_ENGINE.get(self.provider_kind) == ENGINE_OPENAI_COMPATIBLE
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What this call sends that no error text may repeat: the key, the values of extra
+        headers an admin configured, a password in the base URL."""
+        found = [self.api_key or ""]
+        for name in ("extra_headers", "headers"):
+            headers = self.extra_params.get(name)
+            if isinstance(headers, Mapping):
+                found += [str(value) for value in headers.values()]
+        if self.api_base:
+            found.append(urlsplit(self.api_base).password or "")
+        return tuple(secret for secret in found if secret)
+
 
 # -- deltas -------------------------------------------------------------------------------------
 
@@ -226,3 +241,118 @@ class StreamInterruptedError(LLMError):
 
     code = "stream_interrupted"
     retryable = True
+
+
+# -- secrets in error texts ---------------------------------------------------------------------
+
+REDACTED = "[redacted]"
+# Shorter secrets are not keys (and would blank ordinary words); a run of 8 characters shared
+# with a key is a piece of it (a gateway may cut or mask the key it echoes); at the very start
+# or end of a text, where a message may have been cut, 4 are enough.
+_SECRET_MIN = 4
+_PIECE_MIN = 8
+
+
+def _secret_forms(secrets: Iterable[str | None]) -> set[str]:
+    """Each secret as sent and as it reads in a URL or a form body."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret and len(secret) >= _SECRET_MIN:
+            forms.update((secret, quote(secret, safe=""), quote_plus(secret, safe="")))
+    return forms
+
+
+def _mark_pieces(text: str, form: str, hidden: list[bool]) -> None:
+    shortest = min(_PIECE_MIN, len(form))
+    start = 0
+    while start <= len(text) - shortest:
+        end = start + shortest
+        if text[start:end] in form:
+            while end < len(text) and text[start : end + 1] in form:
+                end += 1
+            hidden[start:end] = [True] * (end - start)
+            start = end
+        else:
+            start += 1
+    for size in range(min(len(form), len(text)), _SECRET_MIN - 1, -1):
+        if text.endswith(form[:size]):
+            hidden[len(text) - size :] = [True] * size
+            break
+    for size in range(min(len(form), len(text)), _SECRET_MIN - 1, -1):
+        if text.startswith(form[-size:]):
+            hidden[:size] = [True] * size
+            break
+
+
+def text_redact(text: str, *, secrets: Iterable[str | None]) -> str:
+    """Return `text` with every secret, whole or in pieces, as sent or URL-encoded, replaced.
+
+    The one place where secrets leave error texts: every message a provider call shows, stores
+    or logs passes here first (through `error_redact`).
+    """
+    hidden = [False] * len(text)
+    for form in _secret_forms(secrets):
+        _mark_pieces(text, form, hidden)
+    if not any(hidden):
+        return text
+    out: list[str] = []
+    for position, character in enumerate(text):
+        if not hidden[position]:
+            out.append(character)
+        elif position == 0 or not hidden[position - 1]:
+            out.append(REDACTED)
+    return "".join(out)
+
+
+def _says_secret(error: BaseException, secrets: tuple[str | None, ...]) -> bool:
+    said = f"{error!s} {error!r}"
+    return text_redact(said, secrets=secrets) != said
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """Every error `error` came from, as a logged traceback could print them."""
+    seen: set[int] = {id(error)}
+    pending = [error.__cause__, error.__context__]
+    while pending and len(seen) < 50:
+        link = pending.pop()
+        if link is not None and id(link) not in seen:
+            seen.add(id(link))
+            yield link
+            pending += [link.__cause__, link.__context__]
+
+
+def error_redact(error: BaseException, *, secrets: Iterable[str | None]) -> BaseException:
+    """Return `error` with no secret left in what it says, fit to show, store and log.
+
+    An `LLMError`'s message is redacted in place. The chain it came from (a library's error,
+    which may quote the provider's whole answer) is dropped when any link says a secret: a
+    logged traceback prints every link. Any other error that says a secret becomes an
+    `LLMError` with the redacted text.
+    """
+    secrets = tuple(secrets)
+    if not _secret_forms(secrets):
+        return error
+    if isinstance(error, LLMError):
+        error.message = text_redact(error.message, secrets=secrets)
+        error.args = (error.message,)
+    elif _says_secret(error, secrets):
+        replaced = LLMError(f"The provider call failed: {text_redact(str(error), secrets=secrets)}")
+        replaced.__cause__ = error  # dropped just below, since it says the secret
+        error = replaced
+    if any(_says_secret(link, secrets) for link in _chain(error)):
+        error.__cause__ = error.__context__ = None
+        error.__suppress_context__ = True
+    return error
+
+
+@contextmanager
+def errors_redacted(*, secrets: Iterable[str | None]) -> Iterator[None]:
+    """Let no error leave the block saying one of `secrets` (see `error_redact`)."""
+    secrets = tuple(secrets)
+    try:
+        yield
+    except Exception as error:
+        clean = error_redact(error, secrets=secrets)
+        if clean is error:
+            raise
+        raise clean from None

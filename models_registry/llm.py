@@ -9,7 +9,8 @@ measurements):
   its model map.
 
 Both yield the same typed deltas (`calls.Delta`) and raise the same typed errors
-(`calls.LLMError`). A complete stream ends with at most one `UsageDelta` and then exactly one
+(`calls.LLMError`), whose texts never carry the call's secrets (`calls.error_redact`: some
+gateways echo the request's headers in their error bodies). A complete stream ends with at most one `UsageDelta` and then exactly one
 `FinishDelta`; a stream that cannot end that way raises. Keys travel with each call, never
 through process-wide state.
 """
@@ -17,12 +18,13 @@ through process-wide state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import logging
 import os
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -54,6 +56,7 @@ from models_registry.calls import (
     ToolCallDelta,
     Usage,
     UsageDelta,
+    errors_redacted,
 )
 
 logger = logging.getLogger(__name__)
@@ -263,7 +266,7 @@ async def _stream_lean(
     messages: Sequence[Message],
     options: Mapping[str, Any],
     idle_timeout: float,
-) -> AsyncIterator[Delta]:
+) -> AsyncGenerator[Delta, None]:
     if not target.api_base:
         raise ProviderUnreachableError("The provider has no base URL configured.")
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
@@ -480,7 +483,7 @@ async def _stream_litellm(
     messages: Sequence[Message],
     options: Mapping[str, Any],
     idle_timeout: float,
-) -> AsyncIterator[Delta]:
+) -> AsyncGenerator[Delta, None]:
     litellm = await _litellm_loaded()
     kwargs = _litellm_kwargs(target=target, messages=messages, options=options)
     kwargs.update(stream=True, timeout=idle_timeout)
@@ -554,12 +557,23 @@ def stream_completion(
     if chosen == ENGINE_OPENAI_COMPATIBLE and not target.is_openai_compatible:
         raise LLMError(f"The {target.provider_kind} provider is not OpenAI-compatible.")
     streamer = _stream_lean if chosen == ENGINE_OPENAI_COMPATIBLE else _stream_litellm
-    return streamer(
+    stream = streamer(
         target=target,
         messages=messages,
         options=options,
         idle_timeout=idle_timeout or settings.LLM_IDLE_TIMEOUT_SECONDS,
     )
+    return _redacted(stream, secrets=target.secrets)
+
+
+async def _redacted(
+    stream: AsyncGenerator[Delta, None], *, secrets: tuple[str, ...]
+) -> AsyncGenerator[Delta, None]:
+    """Pass the deltas on; raise the stream's errors without the call's secrets."""
+    async with contextlib.aclosing(stream):
+        with errors_redacted(secrets=secrets):
+            async for delta in stream:
+                yield delta
 
 
 @dataclass(frozen=True)
@@ -639,10 +653,11 @@ async def complete(
     }
     kwargs = _litellm_kwargs(target=target, messages=messages, options=options)
     kwargs["timeout"] = timeout or settings.LLM_IDLE_TIMEOUT_SECONDS
-    try:
-        response = await litellm.acompletion(**kwargs)
-    except Exception as error:
-        raise _litellm_error(error, started=False) from error
+    with errors_redacted(secrets=target.secrets):
+        try:
+            response = await litellm.acompletion(**kwargs)
+        except Exception as error:
+            raise _litellm_error(error, started=False) from error
     choices = getattr(response, "choices", None) or []
     if not choices:
         raise LLMError("The provider answered without a message.")
@@ -675,23 +690,24 @@ async def provider_ping(*, kind: str, api_base: str | None, api_key: str | None)
     else:
         raise ProviderUnreachableError("The provider has no base URL configured.")
     timeout = aiohttp.ClientTimeout(total=settings.LLM_CONNECT_TIMEOUT_SECONDS)
-    try:
-        # Its own short-lived session: the admin calls this from a fresh event loop each time.
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(url, headers=headers, allow_redirects=False) as response,
-        ):
-            if 300 <= response.status < 400:
-                raise _redirect_refused()
-            raw = await response.read()
-            if response.status >= 400:
-                raise http_error(response.status, _error_message(raw))
-    except LLMError:
-        raise
-    except TimeoutError as error:
-        raise ProviderTimeoutError("The provider did not answer in time.") from error
-    except aiohttp.ClientError as error:
-        raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
+    with errors_redacted(secrets=(api_key,)):
+        try:
+            # Its own short-lived session: the admin calls this from a fresh event loop.
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(url, headers=headers, allow_redirects=False) as response,
+            ):
+                if 300 <= response.status < 400:
+                    raise _redirect_refused()
+                raw = await response.read()
+                if response.status >= 400:
+                    raise http_error(response.status, _error_message(raw))
+        except LLMError:
+            raise
+        except TimeoutError as error:
+            raise ProviderTimeoutError("The provider did not answer in time.") from error
+        except aiohttp.ClientError as error:
+            raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as error:

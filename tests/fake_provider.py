@@ -10,6 +10,10 @@ carries the assistant role), one per tool-call piece, then the finish-reason chu
 the request asked for it, the usage chunk. `stall_after=N`, `fail_after=N`, `error_after=N`
 and `malformed_after=N` act after the first N of those events (or just before `[DONE]` when the
 stream is shorter), so with plain text N is the number of tokens the client has seen.
+
+Careless gateways: `Script(echo_headers=True)` appends the request's headers to the script's
+error text (an HTTP error status or a mid-stream error), and `echo_headers_in_errors(status)`
+answers every request, model lists included, with such an error.
 """
 
 from __future__ import annotations
@@ -90,6 +94,11 @@ def error_body(
     }
 
 
+def headers_echo(headers: Mapping[str, str]) -> str:
+    """The request's headers as a careless gateway quotes them in an error text."""
+    return "Request headers: " + "; ".join(f"{name}: {value}" for name, value in headers.items())
+
+
 @dataclass
 class ToolCall:
     """One function call the fake model makes; its arguments arrive split over `parts` chunks."""
@@ -150,6 +159,7 @@ class Script:
     completion_tokens: int | None = None
     reasoning_tokens: int | None = None
     send_usage: bool = True
+    echo_headers: bool = False
     _released: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _stalled: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
@@ -414,6 +424,7 @@ class FakeProvider:
         self._default_api_key = api_key
         self._models = list(self._default_models)
         self._api_key = api_key
+        self._echo_status: int | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._queue: deque[Script] = deque()
@@ -576,9 +587,15 @@ class FakeProvider:
         with self._lock:
             self._api_key = key
 
+    def echo_headers_in_errors(self, status: int | None) -> None:
+        """Answer every request with `status` and an error quoting its headers; None stops."""
+        with self._lock:
+            self._echo_status = status
+
     def reset(self) -> None:
         """Forget scripts and requests, release stalls, restore the models and the key rule."""
         with self._lock:
+            self._echo_status = None
             for script in (*self._in_flight, *self._queue):
                 script.release()
             self._queue.clear()
@@ -610,8 +627,13 @@ class FakeProvider:
         with self._changed:
             self._requests.append(record)
             required_key = self._api_key
+            echo_status = self._echo_status
             self._changed.notify_all()
         request[_RECORD] = record
+
+        if echo_status is not None:
+            message = f"The gateway failed. {headers_echo(record.headers)}"
+            return _json_response(error_body(message, status=echo_status), status=echo_status)
 
         if required_key is not None and record.authorization != f"Bearer {required_key}":
             shown = (record.api_key or "")[:6]
@@ -647,6 +669,8 @@ class FakeProvider:
             script = self._queue.popleft() if self._queue else Script()
             self._in_flight.append(script)
         record.script = script
+        if script.echo_headers:
+            script.error_message = f"{script.error_message} {headers_echo(record.headers)}"
         try:
             answer = _Answer.resolve(
                 script, record.json, response_id=f"chatcmpl-fake-{next(self._response_numbers):06d}"
