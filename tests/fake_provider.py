@@ -94,9 +94,12 @@ def error_body(
     }
 
 
-def headers_echo(headers: Mapping[str, str]) -> str:
-    """The request's headers as a careless gateway quotes them in an error text."""
-    return "Request headers: " + "; ".join(f"{name}: {value}" for name, value in headers.items())
+def headers_echo(headers: Mapping[str, str], *, value_limit: int | None = None) -> str:
+    """The request's headers as a careless gateway quotes them in an error text (some cut
+    each value to `value_limit` characters)."""
+    return "Request headers: " + "; ".join(
+        f"{name}: {value[:value_limit]}" for name, value in headers.items()
+    )
 
 
 @dataclass
@@ -425,6 +428,7 @@ class FakeProvider:
         self._models = list(self._default_models)
         self._api_key = api_key
         self._echo_status: int | None = None
+        self._echo_value_limit: int | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._queue: deque[Script] = deque()
@@ -587,10 +591,12 @@ class FakeProvider:
         with self._lock:
             self._api_key = key
 
-    def echo_headers_in_errors(self, status: int | None) -> None:
-        """Answer every request with `status` and an error quoting its headers; None stops."""
+    def echo_headers_in_errors(self, status: int | None, *, value_limit: int | None = None) -> None:
+        """Answer every request with `status` and an error quoting its headers (each value cut
+        to `value_limit` characters when given); None stops."""
         with self._lock:
             self._echo_status = status
+            self._echo_value_limit = value_limit
 
     def reset(self) -> None:
         """Forget scripts and requests, release stalls, restore the models and the key rule."""
@@ -627,12 +633,13 @@ class FakeProvider:
         with self._changed:
             self._requests.append(record)
             required_key = self._api_key
-            echo_status = self._echo_status
+            echo_status, echo_value_limit = self._echo_status, self._echo_value_limit
             self._changed.notify_all()
         request[_RECORD] = record
 
         if echo_status is not None:
-            message = f"The gateway failed. {headers_echo(record.headers)}"
+            echoed = headers_echo(record.headers, value_limit=echo_value_limit)
+            message = f"The gateway failed. {echoed}"
             return _json_response(error_body(message, status=echo_status), status=echo_status)
 
         if required_key is not None and record.authorization != f"Bearer {required_key}":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.test import Client
 from pytest_django.fixtures import Settings
@@ -10,6 +12,7 @@ from models_registry.models import Model, ModelProvider, Provider, ProviderCatal
 from models_registry.resolver import provider_api_key
 from models_registry.services import SeedReport
 from tests.fake_provider import FakeProvider
+from tests.secrets_support import assert_no_secret, logged_text
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +137,37 @@ def test_testing_a_provider_connection_reports_success_and_failure(
     assert "Wrong key box: The provider refused the API key" in text
     assert "sk-wrong-key-0000" not in text
     assert [request.path for request in fake_llm.requests] == ["/v1/models", "/v1/models"]
+
+
+@pytest.mark.parametrize("status", [401, 500])
+def test_testing_a_connection_never_shows_the_key_a_gateway_echoes(
+    registry: SeedReport,
+    admin_client: Client,
+    fake_llm: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    admin_client.post(
+        "/admin/models_registry/provider/add/",
+        _provider_form(slug="gateway", name="Gateway", base_url=fake_llm.base_url, api_key=SECRET),
+    )
+    fake_llm.echo_headers_in_errors(status)
+
+    response = admin_client.post(
+        "/admin/models_registry/provider/",
+        {
+            "action": "test_connection",
+            "_selected_action": [Provider.objects.get(slug="gateway").pk],
+        },
+        follow=True,
+    )
+
+    assert fake_llm.requests[0].api_key == SECRET  # sent, and echoed back
+    text = response.content.decode()
+    assert "Gateway: The provider" in text and "Bearer [redacted]" in text
+    assert_no_secret(text, [SECRET], where="the admin's page")
+    assert_no_secret(logged_text(caplog), [SECRET], where="the logs")
 
 
 def test_a_tier_cannot_include_a_model_without_an_enabled_provider(
