@@ -121,7 +121,7 @@ class CallTarget:
     provider_model: str
     api_base: str | None
     api_key: str | None = field(repr=False)
-    extra_params: Mapping[str, Any] = field(default_factory=dict)
+    extra_params: Mapping[str, Any] = field(default_factory=dict, repr=False)  # may hold headers
     capabilities: Capabilities = field(default_factory=Capabilities)
     pricing: Pricing = field(default_factory=Pricing)
     connect_guard: ConnectGuard | None = field(default=None, repr=False)

@@ -10,9 +10,9 @@ measurements):
 
 Both yield the same typed deltas (`calls.Delta`) and raise the same typed errors
 (`calls.LLMError`), whose texts never carry the call's secrets (`calls.error_redact`: some
-gateways echo the request's headers in their error bodies). A complete stream ends with at most one `UsageDelta` and then exactly one
-`FinishDelta`; a stream that cannot end that way raises. Keys travel with each call, never
-through process-wide state.
+gateways echo the request's headers in their error bodies). A complete stream ends with at
+most one `UsageDelta` and then exactly one `FinishDelta`; a stream that cannot end that way
+raises. Keys travel with each call, never through process-wide state.
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ def keyed_model(fake_model: str) -> str:
 @pytest.fixture(params=[ENGINE_OPENAI_COMPATIBLE, ENGINE_LITELLM])
 def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Engine:
     """Serve custom endpoints with each engine in turn (LiteLLM speaks OpenAI's API too)."""
-    monkeypatch.setitem(KIND_ENGINE, "custom", request.param)  # type: ignore[arg-type]
-    return request.param  # type: ignore[no-any-return]
+    monkeypatch.setitem(KIND_ENGINE, "custom", request.param)
+    return request.param
 
 
 @pytest.fixture(autouse=True)
