@@ -1,3 +1,10 @@
+"""What the chat pages post, checked before anything is written or sent to a provider.
+
+Every path that takes a message's text (send, each kind of edit) builds its field with
+`message_text_field`, and every path that names a model with `_model_field`: one rule each,
+so an edit obeys the same limits as a send.
+"""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,23 +13,53 @@ from django import forms
 from django.conf import settings
 
 REASONING_EFFORTS = [("", "Default"), ("low", "Low"), ("medium", "Medium"), ("high", "High")]
+EDIT_MODES = [("version", "version"), ("in_place", "in place"), ("fork", "fork")]
+MODEL_ID_MAX_LENGTH = 200  # Message.model_id's column
+
+
+def message_text_field(*, required_message: str) -> forms.CharField:
+    """A message's text: required, at most `MAX_MESSAGE_LENGTH` characters."""
+    limit = settings.MAX_MESSAGE_LENGTH  # read per form, so tests and admins can change it
+    return forms.CharField(
+        max_length=limit,
+        error_messages={
+            "required": required_message,
+            "max_length": f"Your message is too long: the limit is {limit:,} characters.",
+        },
+    )
+
+
+def _model_field(*, required: bool) -> forms.CharField:
+    return forms.CharField(
+        max_length=MODEL_ID_MAX_LENGTH,
+        required=required,
+        error_messages={"required": "Choose a model.", "max_length": "This model does not exist."},
+    )
 
 
 class SendForm(forms.Form):
-    model = forms.CharField(max_length=200, error_messages={"required": "Choose a model."})
+    model = _model_field(required=True)
     parent = forms.UUIDField(required=False)
     reasoning_effort = forms.ChoiceField(choices=REASONING_EFFORTS, required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        limit = settings.MAX_MESSAGE_LENGTH  # read per form, so tests and admins can change it
-        self.fields["text"] = forms.CharField(
-            max_length=limit,
-            error_messages={
-                "required": "Write a message first.",
-                "max_length": f"Your message is too long: the limit is {limit:,} characters.",
-            },
-        )
+        self.fields["text"] = message_text_field(required_message="Write a message first.")
+
+
+class EditForm(forms.Form):
+    """An edit of a message: a new version, in place, or in a fork; `model` answers it."""
+
+    mode = forms.ChoiceField(choices=EDIT_MODES, initial="version")
+    model = _model_field(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["text"] = message_text_field(required_message="The edited message is empty.")
+
+
+class RegenerateForm(forms.Form):
+    model = _model_field(required=False)
 
 
 class RenameForm(forms.Form):

@@ -10,7 +10,6 @@ import difflib
 import html
 import uuid
 
-from django import forms
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -30,6 +29,7 @@ from chats.branching import (
     message_regenerate,
     message_select,
 )
+from chats.forms import EditForm, RegenerateForm
 from chats.models import Chat, Message
 from chats.selectors import (
     chat_get_for_request,
@@ -37,17 +37,17 @@ from chats.selectors import (
     message_get_for_chat,
 )
 from chats.tree import chat_tree_load
-from chats.views import answer_start, call_target_admitted, chat_context, error_response
+from chats.views import (
+    answer_start,
+    call_target_admitted,
+    chat_context,
+    error_response,
+    form_error_response,
+)
 from models_registry.calls import CallTarget
 from vero.http import VeroRequest
 
 BUSY = "Wait for the answer to finish (or stop it) before changing versions."
-
-
-class EditForm(forms.Form):
-    text = forms.CharField(error_messages={"required": "The edited message is empty."})
-    mode = forms.ChoiceField(choices=[("version", "version"), ("in_place", "in place"),
-                                      ("fork", "fork")], initial="version")  # fmt: skip
 
 
 def _body(request: VeroRequest, chat: Chat) -> HttpResponse:
@@ -101,7 +101,7 @@ def message_edit_view(
     chat, message = _lookup(request, chat_id, message_id)
     form = EditForm(request.POST)
     if not form.is_valid():
-        return error_response(request, str(next(iter(form.errors.values()))[0]), status=400)
+        return form_error_response(request, form)
     text, mode = form.cleaned_data["text"], form.cleaned_data["mode"]
     user = actor_get(request)
     assert user is not None  # the chat lookup found the user's chat
@@ -109,7 +109,7 @@ def message_edit_view(
     target: CallTarget | None = None
     if needs_answer:
         admitted = call_target_admitted(
-            request, user=user, model_id=_model_for(chat, request.POST.get("model"))
+            request, user=user, model_id=_model_for(chat, form.cleaned_data["model"])
         )
         if isinstance(admitted, HttpResponse):
             return admitted
@@ -148,10 +148,13 @@ def message_regenerate_view(
     chat, message = _lookup(request, chat_id, message_id)
     user = actor_get(request)
     assert user is not None
+    form = RegenerateForm(request.POST)
+    if not form.is_valid():
+        return form_error_response(request, form)
     if chat_is_generating(chat=chat):
         return error_response(request, BUSY, status=409)
     target = call_target_admitted(
-        request, user=user, model_id=_model_for(chat, request.POST.get("model"), message)
+        request, user=user, model_id=_model_for(chat, form.cleaned_data["model"], message)
     )
     if isinstance(target, HttpResponse):
         return target

@@ -81,8 +81,9 @@ def error_response(
     return response
 
 
-def _first_error(form: forms.Form) -> str:
-    return str(next(iter(form.errors.values()))[0])
+def form_error_response(request: VeroRequest, form: forms.Form) -> HttpResponse:
+    """A refused form: its first error, 400; nothing was written or sent."""
+    return error_response(request, str(next(iter(form.errors.values()))[0]), status=400)
 
 
 @require_GET
@@ -207,7 +208,7 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
         chat = chat_get_for_request(request, chat_id=chat_id)
     form = SendForm(request.POST)
     if not form.is_valid():
-        return error_response(request, _first_error(form), status=400)
+        return form_error_response(request, form)
     model_id = form.cleaned_data["model"]
     try:
         target = resolve(actor_get(request), model_id)
@@ -320,7 +321,7 @@ def chat_rename_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     chat = chat_get_for_request(request, chat_id=chat_id)
     form = RenameForm(request.POST)
     if not form.is_valid():
-        return error_response(request, _first_error(form), status=400)
+        return form_error_response(request, form)
     chat_rename(chat=chat, title=form.cleaned_data["title"])
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("chat_detail", chat.id)
