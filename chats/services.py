@@ -23,7 +23,7 @@ TITLE_TIMEOUT_SECONDS = 30
 # What a model that ignored "the title only, no quotes" tends to send: a label, quotes around
 # the title, Markdown (headings, emphasis, code, lists, quotes).
 _TITLE_LABEL = re.compile(r"^\W*title\s*:", re.IGNORECASE)
-_TITLE_QUOTES = "\"'`“”‘’«»„"
+_TITLE_QUOTES = "\"'`“”\u2018\u2019«»„"
 _TITLE_MARKDOWN = re.compile(r"^(#|>|[-*+] |\d+[.)] )|\*\*|__|`|\[.*\]\(")
 
 

@@ -111,7 +111,8 @@ document.addEventListener("input", (event) => {
   }
 });
 
-// After a send: clear the composer and its error; keep the error text when the send failed.
+// After a send: clear the composer and its error; keep the typed text when the send failed
+// (a refused send answers 4xx with its reason; static/js/requests.js shows the other failures).
 document.addEventListener("htmx:beforeRequest", (event) => {
   const form = event.target;
   if (form instanceof HTMLFormElement && form.matches("[data-composer]")) {
@@ -121,16 +122,10 @@ document.addEventListener("htmx:beforeRequest", (event) => {
 });
 document.addEventListener("htmx:afterRequest", (event) => {
   const form = event.target;
-  if (form instanceof HTMLFormElement && form.matches("[data-composer]") && event.detail.successful) {
+  const sent = event.detail.successful && event.detail.xhr.status < 400;
+  if (form instanceof HTMLFormElement && form.matches("[data-composer]") && sent) {
     const text = form.querySelector("[data-composer-text]");
     if (text) { text.value = ""; text.style.height = "auto"; }
-  }
-});
-// Errors come back as 4xx partials: let htmx swap them into the composer's error slot.
-document.addEventListener("htmx:beforeSwap", (event) => {
-  if (event.detail.xhr.status >= 400 && event.detail.xhr.status < 500) {
-    event.detail.shouldSwap = true;
-    event.detail.isError = false;
   }
 });
 
