@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.selectors import administrator_exists
 from accounts.services import actor_ensure, actor_get
 from chats.branching import TreeError, message_regenerate
 from chats.forms import RenameForm, SendForm
@@ -65,6 +66,8 @@ def _picker(user: User | None, selected: str | None = None) -> dict[str, Any]:
         "model_groups": models_grouped_by_creator(options=options),
         "selected_model": selected if selected in {o.id for o in options} else None,
         "default_model": model_default_id(options=options),
+        # Without a model the composer says who can add one; nobody, on a fresh install.
+        "administrator_exists": administrator_exists() if not options else True,
     }
 
 

@@ -11,9 +11,19 @@ function scroller() {
 
 function setGenerating(generating) {
   document.querySelectorAll("[data-send-button]").forEach((button) => {
+    if (button.hasAttribute("data-no-model")) return; // stays disabled, its reason shown
     button.disabled = generating;
     button.title = generating ? "Wait for the answer to finish, or stop it" : "";
   });
+}
+
+// The icons next to the picker show what the chosen model can do.
+function showCapabilities(picker) {
+  const chosen = picker.selectedOptions[0];
+  const capabilities = new Set((chosen?.dataset.capabilities || "").split(" ").filter(Boolean));
+  const icons = picker.form?.querySelectorAll("[data-model-capabilities] [data-capability]") || [];
+  // SVG elements have no `hidden` property: the attribute itself is toggled.
+  icons.forEach((icon) => icon.toggleAttribute("hidden", !capabilities.has(icon.dataset.capability)));
 }
 
 function anyStreaming() {
@@ -85,7 +95,9 @@ function init(root) {
     if (isNewChat && saved && picker.querySelector(`option[value="${CSS.escape(saved)}"]`)) picker.value = saved;
     picker.addEventListener("change", () => {
       try { localStorage.setItem(MODEL_KEY, picker.value); } catch (e) { /* ignore */ }
+      showCapabilities(picker);
     });
+    showCapabilities(picker);
   }
   setGenerating(anyStreaming());
   const box = scroller();
