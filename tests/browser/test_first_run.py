@@ -8,8 +8,7 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from chats.models import Chat
-from tests.browser.conftest import live_password_set
-from tests.conftest import PASSWORD
+from tests.browser.conftest import live_log_in
 
 
 def test_a_guest_on_a_fresh_install_sees_why_send_is_disabled_and_where_to_add_a_key(
@@ -42,12 +41,7 @@ def test_a_guest_on_a_fresh_install_sees_why_send_is_disabled_and_where_to_add_a
 def test_an_administrator_on_a_fresh_install_is_sent_to_the_providers(
     page: Page, admin_user: User
 ) -> None:
-    live_password_set(admin_user)
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill("admin@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    expect(page.locator(".account-name")).to_be_visible()
+    live_log_in(page, admin_user)
     page.goto("/")
 
     note = page.locator("#no-model-note")

@@ -10,8 +10,7 @@ from playwright.sync_api import Page, Route, expect
 from accounts.models import User
 from chats.models import Chat, Message
 from models_registry.models import Model
-from tests.browser.conftest import live_password_set
-from tests.conftest import PASSWORD
+from tests.browser.conftest import live_log_in
 from tests.fake_provider import FakeProvider, Script
 
 
@@ -26,25 +25,16 @@ def _type_and_send(page: Page, text: str) -> None:
     page.get_by_role("button", name="Send").click()
 
 
-def _log_in(page: Page, user: User) -> None:
-    page.goto("/accounts/login/")
-    assert user.email is not None
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    expect(page.locator(".account-name")).to_have_text("Alice")
-
-
 def test_a_send_after_logging_in_in_another_tab_goes_through(
     page: Page, alice: User, fake_model: str, fake_llm: FakeProvider
 ) -> None:
-    live_password_set(alice)
     fake_llm.enqueue(Script(text="Hello from the other tab."), Script(text="Greetings"))
     _open_new_chat(page, fake_model)
     token_before = _csrf_cookie(page)
     other_tab = page.context.new_page()
 
-    _log_in(other_tab, alice)
+    live_log_in(other_tab, alice)
+    expect(other_tab.locator(".account-name")).to_have_text("Alice")
     assert _csrf_cookie(page) != token_before  # the login rotated the token
     _type_and_send(page, "Are you there?")
 

@@ -71,10 +71,17 @@ def _generation_idle(timeout: float = 15.0) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_model_that_answers_with_a_bad_title_leaves_the_fallback(
-    alice_client: Client, fake_model: str, fake_llm: Any
+@pytest.mark.parametrize(
+    ("reply", "stored"),
+    [
+        pytest.param("Title: **Weekend plans**", QUESTION, id="a bad title keeps the fallback"),
+        pytest.param("Weekend plans.", "Weekend plans", id="a good title replaces it"),
+    ],
+)
+def test_the_generated_title_is_stored_only_when_it_is_fit(
+    alice_client: Client, fake_model: str, fake_llm: Any, reply: str, stored: str
 ) -> None:
-    fake_llm.enqueue(Script(text="Sure, here it is."), Script(text="Title: **Weekend plans**"))
+    fake_llm.enqueue(Script(text="Sure, here it is."), Script(text=reply))
     send(alice_client, QUESTION, fake_model)
     chat = Chat.objects.get()
     wait_for_answer(chat.messages.get(role="assistant").id)
@@ -83,22 +90,7 @@ def test_a_model_that_answers_with_a_bad_title_leaves_the_fallback(
     _generation_idle()
 
     chat.refresh_from_db()
-    assert chat.title == QUESTION
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_good_title_replaces_the_fallback(
-    alice_client: Client, fake_model: str, fake_llm: Any
-) -> None:
-    fake_llm.enqueue(Script(text="Sure, here it is."), Script(text="Weekend plans."))
-    send(alice_client, QUESTION, fake_model)
-    chat = Chat.objects.get()
-    wait_for_answer(chat.messages.get(role="assistant").id)
-
-    _generation_idle()
-
-    chat.refresh_from_db()
-    assert chat.title == "Weekend plans"
+    assert chat.title == stored
 
 
 @pytest.fixture
