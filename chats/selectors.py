@@ -156,14 +156,15 @@ def chat_title_awaited(*, chat: Chat) -> bool:
     answer is generating, or finished too recently for the title task to have given up.
     Pages poll the title while this holds.
     """
+    # No ORDER BY: three rows at most, whatever the chat's size, tell a one-turn chat apart.
     first = list(
-        Message.objects.filter(chat=chat)
-        .only("role", "parts", "status", "updated_at", "parent_id")
-        .order_by("created_at")[:3]
+        Message.objects.filter(chat=chat).only(
+            "role", "parts", "status", "updated_at", "parent_id"
+        )[:3]
     )
     if len(first) != 2:
         return False
-    question, answer = first
+    question, answer = sorted(first, key=lambda message: message.parent_id is not None)
     if answer.parent_id != question.id or chat.title != title_fallback(question.text):
         return False
     if answer.status == Message.Status.STREAMING:

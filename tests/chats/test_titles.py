@@ -132,6 +132,13 @@ def test_no_title_is_awaited_once_the_chat_has_a_title_of_its_own(new_chat: Chat
 
 
 @pytest.mark.django_db
+def test_no_title_is_awaited_once_the_chat_has_a_second_turn(new_chat: Chat) -> None:
+    _finish(new_chat, ago=timedelta(seconds=2))
+    message_send(user_id=new_chat.user_id, chat=new_chat, text="And then?", model_id=MODEL)
+    assert not chat_title_awaited(chat=new_chat)
+
+
+@pytest.mark.django_db
 def test_no_title_is_awaited_for_a_failed_first_answer(new_chat: Chat) -> None:
     Message.objects.filter(id=_answer(new_chat).id).update(status="error")
     assert not chat_title_awaited(chat=new_chat)
