@@ -36,6 +36,7 @@ from django.utils import timezone
 from accounts.models import User
 from chats.markdown import markdown_render
 from chats.models import Chat, Message
+from chats.services import TITLE_TIMEOUT_SECONDS, title_clean
 from models_registry.calls import (
     CallTarget,
     FinishDelta,
@@ -759,10 +760,10 @@ async def _title(plan: GenerationPlan, answer: str) -> None:
                     max_tokens=30,
                 )
             ),
-            timeout=30,
+            timeout=TITLE_TIMEOUT_SECONDS,
         )
-        title = " ".join(result.text.strip().strip("\"'“”").split())[:80].rstrip(".")
-        if title:
+        title = title_clean(result.text)  # checked, not trusted: else the fallback stays
+        if title is not None:
             await _db(_title_save)(plan.chat_id, plan.user_id, current, title)
     except Exception as error:  # the fallback title stays; a title is never worth an error
         logger.info("title for chat %s not generated: %s", plan.chat_id, error)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import actor_guest_remember, actor_known
 from chats.models import Chat, Message
+from chats.services import TITLE_TIMEOUT_SECONDS, title_fallback
 from chats.tree import ChatTree, chat_tree_load, messages_by_id
 from vero.http import VeroRequest
 
@@ -141,3 +142,32 @@ def chat_shown_messages(*, chat: Chat) -> tuple[ChatTree, list[ShownMessage]]:
 
 def chat_is_generating(*, chat: Chat) -> bool:
     return Message.objects.filter(chat=chat, status=Message.Status.STREAMING).exists()
+
+
+# The title task starts after the first answer and gives up after TITLE_TIMEOUT_SECONDS; a
+# few seconds more cover its database visits.
+TITLE_AWAIT_SLACK_SECONDS = 5
+
+
+def chat_title_awaited(*, chat: Chat) -> bool:
+    """Whether a generated title may still replace the chat's fallback title.
+
+    True for a new chat (one question, one answer) still titled from its question while the
+    answer is generating, or finished too recently for the title task to have given up.
+    Pages poll the title while this holds.
+    """
+    # No ORDER BY: three rows at most, whatever the chat's size, tell a one-turn chat apart.
+    first = list(
+        Message.objects.filter(chat=chat).only(
+            "role", "parts", "status", "updated_at", "parent_id"
+        )[:3]
+    )
+    if len(first) != 2:
+        return False
+    question, answer = sorted(first, key=lambda message: message.parent_id is not None)
+    if answer.parent_id != question.id or chat.title != title_fallback(question.text):
+        return False
+    if answer.status == Message.Status.STREAMING:
+        return True
+    window = timedelta(seconds=TITLE_TIMEOUT_SECONDS + TITLE_AWAIT_SLACK_SECONDS)
+    return answer.status == Message.Status.COMPLETE and answer.updated_at > timezone.now() - window

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,14 @@ from realtime.events import CHANNEL, event_payload, publish
 from vero.lib.db import instances_insert
 
 TITLE_FALLBACK_LENGTH = 60
+TITLE_MAX_LENGTH = 80
+# How long generation waits for a title after the first answer (pages poll for it meanwhile).
+TITLE_TIMEOUT_SECONDS = 30
+# What a model that ignored "the title only, no quotes" tends to send: a label, quotes around
+# the title, Markdown (headings, emphasis, code, lists, quotes).
+_TITLE_LABEL = re.compile(r"^\W*title\s*:", re.IGNORECASE)
+_TITLE_QUOTES = "\"'`“”\u2018\u2019«»„"
+_TITLE_MARKDOWN = re.compile(r"^(#|>|[-*+] |\d+[.)] )|\*\*|__|`|\[.*\]\(")
 
 
 def title_fallback(text: str) -> str:
@@ -25,6 +34,28 @@ def title_fallback(text: str) -> str:
         return line
     cut = line[:TITLE_FALLBACK_LENGTH].rsplit(" ", 1)[0] or line[:TITLE_FALLBACK_LENGTH]
     return cut.rstrip(",.;:") + "…"
+
+
+def title_clean(raw: str) -> str | None:
+    """Return a generated title fit to show, or None when the model ignored the instruction.
+
+    A title is one line of at most 80 characters, without a "Title:" label, surrounding
+    quotes or Markdown; a final full stop is dropped. Anything else keeps the fallback.
+    """
+    text = raw.strip()
+    if not text or "\n" in text or "\r" in text:
+        return None
+    title = " ".join(text.split()).rstrip(".").rstrip()
+    if (
+        not title
+        or len(title) > TITLE_MAX_LENGTH
+        or _TITLE_LABEL.match(title)
+        or title[0] in _TITLE_QUOTES
+        or title[-1] in _TITLE_QUOTES
+        or _TITLE_MARKDOWN.search(title)
+    ):
+        return None
+    return title
 
 
 def chat_create(

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.selectors import administrator_exists
 from accounts.services import actor_ensure, actor_get
 from chats.branching import TreeError, message_regenerate
 from chats.forms import RenameForm, SendForm
@@ -32,6 +33,7 @@ from chats.selectors import (
     chat_get_for_user,
     chat_list_page,
     chat_shown_messages,
+    chat_title_awaited,
     message_get_for_chat,
 )
 from chats.services import (
@@ -64,6 +66,8 @@ def _picker(user: User | None, selected: str | None = None) -> dict[str, Any]:
         "model_groups": models_grouped_by_creator(options=options),
         "selected_model": selected if selected in {o.id for o in options} else None,
         "default_model": model_default_id(options=options),
+        # Without a model the composer says who can add one; nobody, on a fresh install.
+        "administrator_exists": administrator_exists() if not options else True,
     }
 
 
@@ -116,6 +120,7 @@ def chat_context(request: VeroRequest, chat: Chat) -> dict[str, Any]:
         "branched": any(len(options) > 1 for options in tree.children.values()),
         "lineage": chat_lineage(chat=chat) if chat.parent_chat_id else [],
         "forks": chat_forks(chat=chat),
+        "title_awaited": chat_title_awaited(chat=chat),
         **_picker(actor_get(request), chat.settings.get("model")),
     }
 
@@ -325,8 +330,20 @@ def chat_rename_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     chat_rename(chat=chat, title=form.cleaned_data["title"])
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("chat_detail", chat.id)
-    response = render(request, "chats/chat.html#chat-title", {"chat": chat})
+    response = render(request, "chats/chat.html#chat-title-update", {"chat": chat})
     response["HX-Trigger"] = "chats-changed"
+    return response
+
+
+@require_GET
+def chat_title_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
+    """The chat's header and document title, polled while a generated title may arrive."""
+    chat = chat_get_for_request(request, chat_id=chat_id)
+    awaited = chat_title_awaited(chat=chat)
+    context = {"chat": chat, "title_awaited": awaited}
+    response = render(request, "chats/chat.html#chat-title-update", context)
+    if not awaited:  # the last poll: the sidebar shows the final title too
+        response["HX-Trigger"] = "chats-changed"
     return response
 
 

@@ -207,6 +207,10 @@ SESSION_COOKIE_DOMAIN = COOKIE_DOMAIN
 CSRF_COOKIE_DOMAIN = COOKIE_DOMAIN
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
+# The page's script reads the token from the cookie at each request (static/js/requests.js),
+# so a token rotated by a login in another tab is used at once: the cookie must stay readable.
+CSRF_COOKIE_HTTPONLY = False
+CSRF_FAILURE_VIEW = "vero.views.csrf_failure"
 SESSION_COOKIE_SAMESITE = "Lax"
 
 ADMIN_EMAIL: str = env.str("ADMIN_EMAIL", default="")

@@ -1,4 +1,4 @@
-"""Pages that belong to no single app: the health check and the favicon."""
+"""Pages that belong to no single app: the health check, the favicon, the CSRF refusal."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import uuid
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection
-from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
@@ -71,3 +72,20 @@ def favicon(request: VeroRequest) -> HttpResponsePermanentRedirect:
     on, could replace the CSRF cookie that page's forms were signed with.
     """
     return HttpResponsePermanentRedirect(static("img/favicon.svg"))
+
+
+# Tells the page's script that a request was refused for its CSRF token (static/js/requests.js
+# retries it once with the token the cookie holds now).
+CSRF_FAILURE_HEADER = "Vero-CSRF-Failure"
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Explain a refused form in words (CSRF_FAILURE_VIEW), not with Django's debugging page.
+
+    Rendering the page hands out a token (and its cookie, when there was none), so trying
+    again works.
+    """
+    logger.info("CSRF refusal: %s", reason)
+    response = render(request, "403_csrf.html", status=403)
+    response[CSRF_FAILURE_HEADER] = "1"
+    return response

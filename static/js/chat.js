@@ -11,9 +11,19 @@ function scroller() {
 
 function setGenerating(generating) {
   document.querySelectorAll("[data-send-button]").forEach((button) => {
+    if (button.hasAttribute("data-no-model")) return; // stays disabled, its reason shown
     button.disabled = generating;
     button.title = generating ? "Wait for the answer to finish, or stop it" : "";
   });
+}
+
+// The icons next to the picker show what the chosen model can do.
+function showCapabilities(picker) {
+  const chosen = picker.selectedOptions[0];
+  const capabilities = new Set((chosen?.dataset.capabilities || "").split(" ").filter(Boolean));
+  const icons = picker.form?.querySelectorAll("[data-model-capabilities] [data-capability]") || [];
+  // SVG elements have no `hidden` property: the attribute itself is toggled.
+  icons.forEach((icon) => icon.toggleAttribute("hidden", !capabilities.has(icon.dataset.capability)));
 }
 
 function anyStreaming() {
@@ -85,7 +95,9 @@ function init(root) {
     if (isNewChat && saved && picker.querySelector(`option[value="${CSS.escape(saved)}"]`)) picker.value = saved;
     picker.addEventListener("change", () => {
       try { localStorage.setItem(MODEL_KEY, picker.value); } catch (e) { /* ignore */ }
+      showCapabilities(picker);
     });
+    showCapabilities(picker);
   }
   setGenerating(anyStreaming());
   const box = scroller();
@@ -111,7 +123,8 @@ document.addEventListener("input", (event) => {
   }
 });
 
-// After a send: clear the composer and its error; keep the error text when the send failed.
+// After a send: clear the composer and its error; keep the typed text when the send failed
+// (a refused send answers 4xx with its reason; static/js/requests.js shows the other failures).
 document.addEventListener("htmx:beforeRequest", (event) => {
   const form = event.target;
   if (form instanceof HTMLFormElement && form.matches("[data-composer]")) {
@@ -121,16 +134,10 @@ document.addEventListener("htmx:beforeRequest", (event) => {
 });
 document.addEventListener("htmx:afterRequest", (event) => {
   const form = event.target;
-  if (form instanceof HTMLFormElement && form.matches("[data-composer]") && event.detail.successful) {
+  const sent = event.detail.successful && event.detail.xhr.status < 400;
+  if (form instanceof HTMLFormElement && form.matches("[data-composer]") && sent) {
     const text = form.querySelector("[data-composer-text]");
     if (text) { text.value = ""; text.style.height = "auto"; }
-  }
-});
-// Errors come back as 4xx partials: let htmx swap them into the composer's error slot.
-document.addEventListener("htmx:beforeSwap", (event) => {
-  if (event.detail.xhr.status >= 400 && event.detail.xhr.status < 500) {
-    event.detail.shouldSwap = true;
-    event.detail.isError = false;
   }
 });
 

@@ -100,6 +100,16 @@ def live_password_set(user: User) -> None:
     user.save(update_fields=["password"])
 
 
+def live_log_in(page: Any, user: User) -> None:
+    """Log `user` in through the live server's login form, as a person would."""
+    live_password_set(user)
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url("**/")
+
+
 @pytest.fixture
 def live_admin(admin_user: User) -> User:
     """The admin persona, able to log in through the live server's login form."""
