@@ -8,9 +8,26 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
+
+from tests.live_server import LiveServer, live_server_start
+
+
+@contextmanager
+def watched_server() -> Iterator[LiveServer]:
+    """A live server whose output (its log, its console mail) the test reads with `capfd`.
+
+    Start it in the test body: started from a fixture, its output escapes `capfd`.
+    """
+    server = live_server_start(extra_env={"EMAIL_URL": "consolemail://", "APP_BASE_URL": ""})
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass(frozen=True)

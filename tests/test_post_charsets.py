@@ -18,8 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils.regex_helper import normalize
 
 from accounts.models import User
-from tests.live_http import HttpSession
-from tests.live_server import live_server_start
+from tests.live_http import HttpSession, watched_server
 
 CHARSETS = ["utf-16", "latin-1"]
 # Values tried for each URL argument, in order, until the route's pattern accepts them.
@@ -126,8 +125,7 @@ def test_a_utf8_form_is_still_read(alice: User) -> None:
 def test_the_server_answers_400_on_every_route_and_logs_no_error(
     alice: User, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    server = live_server_start()
-    try:
+    with watched_server() as server:
         logged_in = HttpSession(server.url)
         session = Client()
         session.force_login(alice)
@@ -143,8 +141,6 @@ def test_the_server_answers_400_on_every_route_and_logs_no_error(
                 )
                 # At the first failure: a 500 costs the server a traceback each.
                 assert (page.status, "UTF-8" in page.text) == (400, True), (charset, path)
-    finally:
-        server.stop()
     output = capfd.readouterr()
     printed = output.out + output.err
     assert "Traceback" not in printed
