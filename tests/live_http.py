@@ -18,12 +18,13 @@ from tests.live_server import LiveServer, live_server_start
 
 
 @contextmanager
-def watched_server() -> Iterator[LiveServer]:
+def watched_server(**extra_env: str) -> Iterator[LiveServer]:
     """A live server whose output (its log, its console mail) the test reads with `capfd`.
 
     Start it in the test body: started from a fixture, its output escapes `capfd`.
     """
-    server = live_server_start(extra_env={"EMAIL_URL": "consolemail://", "APP_BASE_URL": ""})
+    env = {"EMAIL_URL": "consolemail://", "APP_BASE_URL": "", **extra_env}
+    server = live_server_start(extra_env=env)
     try:
         yield server
     finally:
@@ -86,20 +87,21 @@ class HttpSession:
                 return Page(error.code, error.url, error.read().decode(errors="replace"))
 
 
-def console_line_with(capfd: pytest.CaptureFixture[str], fragment: str, timeout: float = 10) -> str:
-    """Return the first line the server printed that contains `fragment`, as a person copies it.
+def console_link(capfd: pytest.CaptureFixture[str], fragment: str, timeout: float = 10) -> str:
+    """Return the first link containing `fragment` that the server printed, as a person copies
+    it: the whole space-delimited word on its line, nothing joined from the next line.
 
-    The server must have been started inside the test (capfd captures the file descriptors it
-    inherits). Output already read by an earlier call is not searched again.
+    The server must have been started inside the test (`watched_server`). Output read by an
+    earlier call is not searched again.
     """
     deadline = time.monotonic() + timeout
     seen = ""
     while True:
         captured = capfd.readouterr()
         seen += captured.out + captured.err
-        for line in seen.splitlines():
-            if fragment in line:
-                return line.strip()
+        for word in seen.split():
+            if fragment in word:
+                return word
         if time.monotonic() > deadline:
-            raise AssertionError(f"the server printed no line with {fragment!r}:\n{seen}")
+            raise AssertionError(f"the server printed no link with {fragment!r}:\n{seen}")
         time.sleep(0.05)

@@ -15,7 +15,7 @@ from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
-from tests.live_http import HttpSession, console_line_with, watched_server
+from tests.live_http import HttpSession, console_link, watched_server
 from vero.mail import ConsoleEmailBackend
 
 _SET_PASSWORD_FORM = 'name="password2"'
@@ -31,7 +31,7 @@ def test_a_reset_link_copied_from_the_server_output_opens_the_set_password_page(
         sent = visitor.post("/accounts/password/reset/", {"email": "alice@example.com"})
         assert sent.url.endswith("/accounts/password/reset/done/")
 
-        link = console_line_with(capfd, "/accounts/password/reset/key/")
+        link = console_link(capfd, "/accounts/password/reset/key/")
         assert link.startswith(server.url + "/accounts/password/reset/key/")
         reader = HttpSession(server.url)
         page = reader.get(link)
