@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from allauth.account.utils import filter_users_by_email
+from allauth.account.models import EmailAddress
 
 from accounts.models import User
 
@@ -11,6 +11,9 @@ def email_held_by_another_user(*, email: str, user: User) -> bool:
     """Return whether an account other than `user` holds `email`, verified or not.
 
     Held means its account email, or an address added on /accounts/email/ (allauth's
-    EmailAddress); compared without case, as allauth and our unique constraint compare.
+    EmailAddress). Compared without case, as the unique constraint on the account email is.
     """
-    return any(other.pk != user.pk for other in filter_users_by_email(email))
+    return (
+        User.objects.filter(email__iexact=email).exclude(id=user.id).exists()
+        or EmailAddress.objects.filter(email__iexact=email).exclude(user_id=user.id).exists()
+    )

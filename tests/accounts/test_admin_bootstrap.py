@@ -20,13 +20,14 @@ def _is_admin(user: User) -> bool:
     return user.is_staff and user.is_superuser
 
 
-def test_the_verified_admin_email_becomes_staff_and_superuser_on_login(
-    bob: User, settings: SettingsWrapper
+@pytest.mark.parametrize("verified", [True, False])
+def test_the_admin_email_makes_staff_and_superuser_on_login_only_once_verified(
+    bob: User, settings: SettingsWrapper, verified: bool
 ) -> None:
     settings.ADMIN_EMAIL = "Bob@Example.com"
-    EmailAddress.objects.create(user=bob, email="bob@example.com", primary=True, verified=True)
+    EmailAddress.objects.create(user=bob, email="bob@example.com", primary=True, verified=verified)
     login(Client(), "bob@example.com")
-    assert _is_admin(bob)
+    assert _is_admin(bob) is verified
 
 
 def test_the_admin_user_id_becomes_staff_and_superuser_on_login(
@@ -42,15 +43,6 @@ def test_other_users_are_not_made_admins(alice: User, settings: SettingsWrapper)
     settings.ADMIN_USER_ID = "00000000-0000-0000-0000-000000000000"
     login(Client(), "alice@example.com")
     assert not _is_admin(alice)
-
-
-def test_an_unverified_admin_email_on_login_grants_nothing(
-    bob: User, settings: SettingsWrapper
-) -> None:
-    settings.ADMIN_EMAIL = "bob@example.com"
-    EmailAddress.objects.create(user=bob, email="bob@example.com", primary=True, verified=False)
-    login(Client(), "bob@example.com")
-    assert not _is_admin(bob)
 
 
 def test_signing_up_with_the_admin_email_grants_nothing_until_it_is_verified(

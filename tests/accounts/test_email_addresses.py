@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.db.models.signals import pre_save
 from django.test import Client
 
 from accounts.models import User
@@ -35,13 +36,16 @@ def test_alice_adds_an_address_of_her_own(alice: User, alice_on_her_addresses: C
     assert ("alice@work.example", False, False) in _addresses(alice)
 
 
-@pytest.mark.parametrize("held_as", ["account email", "added address"])
+@pytest.mark.parametrize("held_as", ["account email", "added address", "mixed-case account email"])
 def test_alice_cannot_add_an_address_bob_holds(
     alice: User, bob: User, alice_on_her_addresses: Client, held_as: str
 ) -> None:
+    taken = "bob@example.com"
     if held_as == "added address":
-        EmailAddress.objects.create(user=bob, email="bob@work.example")
-    taken = "bob@example.com" if held_as == "account email" else "bob@work.example"
+        taken = "bob@work.example"
+        EmailAddress.objects.create(user=bob, email=taken)
+    if held_as == "mixed-case account email":  # e.g. typed so in the admin
+        User.objects.filter(id=bob.id).update(email="Bob@Example.com")
     before = _addresses(alice)
     response = alice_on_her_addresses.post(
         "/accounts/email/", {"email": taken.upper(), "action_add": ""}
@@ -75,3 +79,26 @@ def test_alice_makes_her_own_address_primary(alice: User, alice_on_her_addresses
     )
     alice.refresh_from_db()
     assert alice.email == "alice@work.example"
+
+
+def test_an_address_bob_takes_while_alice_makes_it_primary_changes_nothing(
+    alice: User, bob: User, alice_on_her_addresses: Client
+) -> None:
+    EmailAddress.objects.create(user=alice, email="bob@work.example")
+    before = _addresses(alice)
+
+    def bob_takes_it_meanwhile(**kwargs: object) -> None:
+        User.objects.filter(id=bob.id).update(email="bob@work.example")
+
+    # allauth first unmarks alice's old primary address: that is when bob's write lands.
+    pre_save.connect(bob_takes_it_meanwhile, sender=EmailAddress)
+    try:
+        response = alice_on_her_addresses.post(
+            "/accounts/email/", {"email": "bob@work.example", "action_primary": ""}, follow=True
+        )
+    finally:
+        pre_save.disconnect(bob_takes_it_meanwhile, sender=EmailAddress)
+    assert _TAKEN in response.content.decode()
+    assert _addresses(alice) == before  # her old primary address is primary still
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.com"
