@@ -133,10 +133,12 @@ def user_admin_bootstrap(*, user: User) -> bool:
         return False
     by_id = bool(settings.ADMIN_USER_ID) and str(user.id) == settings.ADMIN_USER_ID.strip().lower()
     admin_email = settings.ADMIN_EMAIL.strip()
-    by_email = bool(admin_email) and (
-        EmailAddress.objects.filter(user=user, email__iexact=admin_email, verified=True).exists()
-    )
-    if not (by_id or by_email):
+    if not by_id and not (
+        admin_email
+        and EmailAddress.objects.filter(
+            user=user, email__iexact=admin_email, verified=True
+        ).exists()
+    ):
         return False
     user.is_staff = True
     user.is_superuser = True
