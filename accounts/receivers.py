@@ -1,10 +1,13 @@
-"""Hooks into Django's login: each receiver hands over to a service at once."""
+"""Hooks into Django's login and allauth's email confirmation: each receiver hands over to a
+service at once."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from allauth.account.models import EmailAddress
+from allauth.account.signals import email_confirmed
 from django.contrib import messages
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
@@ -33,3 +36,9 @@ def _on_login(sender: Any, request: HttpRequest | None, user: User, **kwargs: An
         return
     request.guest = None  # type: ignore[attr-defined]
     request.guest_cookie_clear = True  # type: ignore[attr-defined]
+
+
+@receiver(email_confirmed, dispatch_uid="accounts.on_email_confirmed")
+def _on_email_confirmed(sender: Any, email_address: EmailAddress, **kwargs: Any) -> None:
+    # Verifying ADMIN_EMAIL is how the administrator proves who they are: no second login.
+    user_admin_bootstrap(user=email_address.user)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Protocol
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
@@ -122,12 +123,22 @@ def guest_upgrade(*, guest_id: uuid.UUID, account: User) -> bool:
 
 
 def user_admin_bootstrap(*, user: User) -> bool:
-    """Make the configured administrator (ADMIN_EMAIL or ADMIN_USER_ID) staff and superuser."""
-    by_email = bool(settings.ADMIN_EMAIL) and (user.email or "").lower() == (
-        settings.ADMIN_EMAIL.strip().lower()
-    )
+    """Make the configured administrator staff and superuser.
+
+    The administrator is the user ADMIN_USER_ID names, or the account on which ADMIN_EMAIL is
+    a verified address. Unverified, the address proves nothing: while email verification is
+    off, anyone can add any address to their account and make it primary.
+    """
+    if user.is_guest or (user.is_staff and user.is_superuser):
+        return False
     by_id = bool(settings.ADMIN_USER_ID) and str(user.id) == settings.ADMIN_USER_ID.strip().lower()
-    if user.is_guest or not (by_email or by_id) or (user.is_staff and user.is_superuser):
+    admin_email = settings.ADMIN_EMAIL.strip()
+    if not by_id and not (
+        admin_email
+        and EmailAddress.objects.filter(
+            user=user, email__iexact=admin_email, verified=True
+        ).exists()
+    ):
         return False
     user.is_staff = True
     user.is_superuser = True

@@ -4,4 +4,6 @@ from accounts import views
 
 urlpatterns = [
     path("settings/", views.preferences, name="preferences"),
+    # In place of allauth's own (vero/urls.py includes these first).
+    path("accounts/email/", views.email, name="account_email"),
 ]

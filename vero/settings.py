@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import django_stubs_ext
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 # Lets `ModelAdmin[Model]` and friends be subscripted at run time, as the type stubs expect.
 django_stubs_ext.monkeypatch()
@@ -75,6 +77,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before anything reads request.POST (the CSRF check is the first).
+    "vero.middleware.FormBodyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.GuestMiddleware",
@@ -157,7 +161,9 @@ ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="none
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
-ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"add_email": "accounts.forms.AddEmailForm"}
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Vero] "  # not the host, which a proxy may hide
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
@@ -213,12 +219,41 @@ CSRF_COOKIE_HTTPONLY = False
 CSRF_FAILURE_VIEW = "vero.views.csrf_failure"
 SESSION_COOKIE_SAMESITE = "Lax"
 
+
+def _base_url(value: str) -> str:
+    """Return APP_BASE_URL without its trailing slash; refuse anything but scheme and host."""
+    parts = urlsplit(value.strip())
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ImproperlyConfigured(
+            f"APP_BASE_URL must be a scheme and host, like https://chat.example.com (got {value!r})"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# Where people reach the site. Links in mail are built from the request's scheme and host
+# (with BEHIND_PROXY, the proxy's X-Forwarded-Proto); set it when a proxy hides them.
+APP_BASE_URL: str = (
+    _base_url(env.str("APP_BASE_URL")) if env.str("APP_BASE_URL", default="") else ""
+)
+# allauth forces this scheme on the links it builds only when it is https: links otherwise
+# follow the request, so a plain-HTTP server mails http:// links.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if APP_BASE_URL.startswith("https:") else "http"
+
 ADMIN_EMAIL: str = env.str("ADMIN_EMAIL", default="")
 ADMIN_USER_ID: str = env.str("ADMIN_USER_ID", default="")
 
 # Mail: console by default (password reset links appear in the server's output).
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 _mailer: dict[str, object] = {"BACKEND": _email["EMAIL_BACKEND"]}
+if _email["EMAIL_BACKEND"].endswith("console.EmailBackend"):
+    _mailer["BACKEND"] = "vero.mail.ConsoleEmailBackend"  # decoded text: links copy whole
 if _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
     _mailer["OPTIONS"] = {
         "host": _email.get("EMAIL_HOST") or "localhost",

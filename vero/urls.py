@@ -10,8 +10,9 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
-    path("accounts/", include("allauth.urls")),
+    # Ours first: accounts.urls replaces one of allauth's pages (/accounts/email/).
     path("", include("accounts.urls")),
+    path("accounts/", include("allauth.urls")),
     path("", include("models_registry.urls")),
     path("", include("chats.urls")),
     path("", include("byok.urls")),

@@ -1,4 +1,4 @@
-"""Sign-in, admin bootstrap, safe redirects, password reset and the admin's user list."""
+"""Sign-in, safe redirects, password reset and the admin's user list."""
 
 from __future__ import annotations
 
@@ -10,24 +10,14 @@ from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
-from tests.conftest import PASSWORD
+from tests.accounts.helpers import login
 
 pytestmark = pytest.mark.django_db
 
 
-def _login(client: Client, email: str, next_url: str | None = None) -> str:
-    url = "/accounts/login/" + (f"?next={next_url}" if next_url else "")
-    data = {"login": email, "password": PASSWORD}
-    if next_url:
-        data["next"] = next_url
-    response = client.post(url, data)
-    assert response.status_code == 302, response.content[:500]
-    return response["Location"]
-
-
 def test_alice_logs_in_and_out(alice: User) -> None:
     client = Client()
-    assert _login(client, "alice@example.com") == "/"
+    assert login(client, "alice@example.com") == "/"
     assert b"Alice" in client.get("/").content
     client.post("/accounts/logout/")
     assert b"Sign up" in client.get("/").content
@@ -39,43 +29,6 @@ def test_a_wrong_password_is_refused_with_a_clear_error(alice: User) -> None:
     )
     assert response.status_code == 200
     assert b"not correct" in response.content
-
-
-def test_the_admin_email_becomes_staff_and_superuser_on_login(
-    bob: User, settings: SettingsWrapper
-) -> None:
-    settings.ADMIN_EMAIL = "Bob@Example.com"
-    _login(Client(), "bob@example.com")
-    bob.refresh_from_db()
-    assert bob.is_staff and bob.is_superuser
-
-
-def test_the_admin_user_id_becomes_staff_and_superuser_on_login(
-    bob: User, settings: SettingsWrapper
-) -> None:
-    settings.ADMIN_USER_ID = str(bob.id)
-    _login(Client(), "bob@example.com")
-    bob.refresh_from_db()
-    assert bob.is_staff and bob.is_superuser
-
-
-def test_signing_up_with_the_admin_email_bootstraps_the_admin(
-    db: None, settings: SettingsWrapper
-) -> None:
-    settings.ADMIN_EMAIL = "root@example.com"
-    Client().post(
-        "/accounts/signup/",
-        {"email": "root@example.com", "password1": PASSWORD, "password2": PASSWORD},
-    )
-    assert User.objects.get(email="root@example.com").is_superuser
-
-
-def test_other_users_are_not_made_admins(alice: User, settings: SettingsWrapper) -> None:
-    settings.ADMIN_EMAIL = "bob@example.com"
-    settings.ADMIN_USER_ID = "00000000-0000-0000-0000-000000000000"
-    _login(Client(), "alice@example.com")
-    alice.refresh_from_db()
-    assert not alice.is_staff and not alice.is_superuser
 
 
 @pytest.mark.parametrize(
@@ -90,12 +43,12 @@ def test_other_users_are_not_made_admins(alice: User, settings: SettingsWrapper)
     ],
 )
 def test_login_refuses_to_redirect_off_site(alice: User, target: str) -> None:
-    location = _login(Client(), "alice@example.com", next_url=target)
+    location = login(Client(), "alice@example.com", next_url=target)
     assert location == "/"
 
 
 def test_login_follows_a_same_site_next(alice: User) -> None:
-    assert _login(Client(), "alice@example.com", next_url="/settings/") == "/settings/"
+    assert login(Client(), "alice@example.com", next_url="/settings/") == "/settings/"
 
 
 def test_password_reset_sends_a_working_link(alice: User) -> None:

@@ -1,0 +1,32 @@
+"""Refuse a form body that Django cannot read with a plain 400, before anything reads it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import BadRequest
+from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseBase
+
+
+class FormBodyMiddleware:
+    """Answer 400 to a form body Django refuses to read (e.g. one declared `charset=utf-16`).
+
+    Django raises `BadRequest` on every read of `request.POST` for such a body, not only the
+    first. The CSRF middleware reads it first; the 400 handler and then the 500 handler, both
+    wrapped in `requires_csrf_token`, read it again, so the request ended as a 500 with a
+    traceback. Read once here, before the CSRF middleware, the body is refused at the door.
+    A URL-encoded body is read whole by Django in any case, so reading it here costs nothing.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+            try:
+                request.POST  # noqa: B018  (reading it is the check)
+            except BadRequest as error:
+                return HttpResponseBadRequest(
+                    f"{error}\n", content_type="text/plain; charset=utf-8"
+                )
+        return self.get_response(request)
