@@ -22,7 +22,7 @@ REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 TOKENS = [f"token{i} " for i in range(30)]
 # Short intervals, so silences and deaths play out in seconds.
 KEEPALIVE_SECONDS = 0.5
-STALE_SECONDS = 6.0
+STALE_SECONDS = 6
 SERVER_ENV = {
     "REDIS_URL": REDIS_URL,
     "STREAM_KEEPALIVE_SECONDS": str(KEEPALIVE_SECONDS),
