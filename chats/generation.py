@@ -85,8 +85,14 @@ FLUSH_SECONDS = 0.04
 
 
 def keepalive_seconds() -> float:
-    """The longest a stream stays silent: then it writes a keep-alive comment."""
+    """The longest a stream may stay silent (`STREAM_KEEPALIVE_SECONDS`)."""
     return float(settings.STREAM_KEEPALIVE_SECONDS)
+
+
+def keepalive_due_seconds() -> float:
+    """After this much silence a stream writes a keep-alive comment: three quarters of the
+    limit, so that timers late on a busy machine still keep it."""
+    return keepalive_seconds() * 0.75
 
 
 def _heartbeat_seconds() -> float:
@@ -100,9 +106,9 @@ class _Pacer:
     (together, on one timer), the silent ones so that none stays silent longer than
     `keepalive_seconds()`.
 
-    The keep-alive timer looks every quarter interval and wakes the followers silent for three
-    quarters or more: a follower is then silent for one interval at most. (Once per interval,
-    waking those silent for a whole one, left gaps of up to two intervals.)
+    The keep-alive timer looks every quarter of `keepalive_seconds()` and wakes the followers
+    silent for half of it or more: a follower is then silent for three quarters of it at most.
+    (Once per interval, waking those silent for a whole one, left gaps of up to two.)
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -144,7 +150,7 @@ class _Pacer:
     def _keep_alive(self) -> None:
         self._keepalive = None
         quarter = keepalive_seconds() / 4
-        quiet = self.loop.time() - 3 * quarter
+        quiet = self.loop.time() - 2 * quarter
         for follower in self.followers:
             if follower.woken_at <= quiet:
                 follower.wake()

@@ -22,7 +22,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chats.generation import LiveAnswer, StreamEvent, generation_stop, keepalive_seconds
+from chats.generation import LiveAnswer, StreamEvent, generation_stop, keepalive_due_seconds
 from vero.lifecycle import process_id
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ async def remote_follow(
 ) -> AsyncIterator[StreamEvent | None]:
     """Yield the answer's events after `after` from whichever process generates it.
 
-    Yields None (a keep-alive) whenever `keepalive_seconds()` pass without an event, and ends
+    Yields None (a keep-alive) whenever `keepalive_due_seconds()` pass without one, and ends
     after the "done" event; or at once when no process answers, when the generating process
     (`generator`) is no longer alive, or when Redis fails. The caller then reads the answer's
     state from the database.
@@ -188,7 +188,7 @@ async def remote_follow(
             # channels_redis drop what it had buffered for this channel.
             if receiving is None:
                 receiving = asyncio.ensure_future(layer.receive(channel))
-            deadline = quiet_since + keepalive_seconds()
+            deadline = quiet_since + keepalive_due_seconds()
             if not have_snapshot:
                 deadline = min(deadline, asked_at + SNAPSHOT_TIMEOUT_SECONDS)
             await asyncio.wait({receiving}, timeout=max(0.0, deadline - loop.time()))

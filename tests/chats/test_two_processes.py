@@ -21,7 +21,7 @@ from tests.live_server import LiveServer, live_server_start
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 TOKENS = [f"token{i} " for i in range(30)]
 # Short intervals, so silences and deaths play out in seconds.
-KEEPALIVE_SECONDS = 0.5
+KEEPALIVE_SECONDS = 1.0
 STALE_SECONDS = 6
 SERVER_ENV = {
     "REDIS_URL": REDIS_URL,
@@ -174,7 +174,7 @@ def test_a_follower_on_the_other_process_gets_keep_alives_through_a_silence_then
     assert body.split(b"event: text")[4].count(b": keep-alive") >= 6  # during the silence
     times = [at for at, _ in chunks]
     largest_silence = max(later - earlier for earlier, later in itertools.pairwise(times))
-    assert largest_silence < KEEPALIVE_SECONDS * 1.5  # room for a busy machine's timers
+    assert largest_silence < KEEPALIVE_SECONDS
 
 
 def test_a_follower_ends_with_the_saved_state_when_the_generating_process_dies(
