@@ -857,6 +857,36 @@ def message_interrupt_orphan(*, message_id: uuid.UUID) -> bool:
     return bool(rows)
 
 
+def _live_answers_interrupt(
+    rows: list[tuple[uuid.UUID, str | None, int | None]], ids: list[uuid.UUID]
+) -> int:
+    if rows:
+        _checkpoints_save(rows)
+    with transaction.atomic():
+        live = list(
+            Message.objects.select_for_update(of=("self",))
+            .filter(id__in=ids, status=Message.Status.STREAMING)
+            .values_list("id", "chat_id", "chat__user_id")
+        )
+        if live:
+            _messages_interrupt(live)
+    return len(live)
+
+
+async def live_answers_interrupt() -> int:
+    """Mark every answer this process generates `interrupted`, with its content so far: the
+    process is stopping and they end with it. Returns how many."""
+    rows = [
+        (message_id, orjson.dumps(_parts(entry.acc)).decode(), entry.live.seq)
+        for message_id, entry in _checkpoints.answers.items()
+    ]
+    with _live_lock:
+        ids = list(_live)
+    if not ids:
+        return 0
+    return int(await _db(_live_answers_interrupt)(rows, ids))
+
+
 # -- the reaper ---------------------------------------------------------------------------------
 
 

@@ -263,8 +263,6 @@ def _redis() -> Any:
 
 async def process_alive(process: uuid.UUID) -> bool | None:
     """Whether `process` keeps its liveness key; None when Redis cannot tell."""
-    if process == process_id():
-        return True
     try:
         return bool(await _redis().exists(_process_key(process)))
     except REDIS_ERRORS as error:
@@ -275,6 +273,11 @@ async def process_alive(process: uuid.UUID) -> bool | None:
 async def process_liveness_refresh(*, process: uuid.UUID, ttl_ms: int) -> None:
     """Mark `process` alive for the next `ttl_ms` milliseconds."""
     await _redis().set(_process_key(process), b"1", px=ttl_ms)
+
+
+async def process_liveness_drop() -> None:
+    """This process is stopping: readers elsewhere need not wait for its key to expire."""
+    await _redis().delete(_process_key(process_id()))
 
 
 async def process_liveness_forever() -> None:

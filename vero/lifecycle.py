@@ -38,6 +38,20 @@ def _preload_then_freeze() -> None:
     freeze_long_lived()
 
 
+async def process_retire() -> None:
+    """This process is stopping: the answers it generates end with it.
+
+    They are marked `interrupted` with their content so far, and with Redis its liveness key
+    goes, so that nobody waits for them: a restart leaves no answer `streaming`.
+    """
+    from chats import relay
+    from chats.generation import live_answers_interrupt
+
+    await live_answers_interrupt()
+    if relay.enabled():
+        await relay.process_liveness_drop()
+
+
 class StartWorkersOnFirstCall:
     """ASGI wrapper: the first connection makes the server's loop the generation loop (with
     its reaper), imports LiteLLM in the background, and then freezes the long-lived objects

@@ -412,3 +412,36 @@ async def test_a_redis_failure_ends_the_stream_with_a_state_to_reconnect_from(
     assert events[0][2]["status"] == "streaming"
     assert events[0][0] == 2  # the client resumes after what the database has
     assert (await Message.objects.aget(id=answer.id)).status == "streaming"
+
+
+def test_a_stopping_process_ends_its_answers_as_interrupted_with_their_text(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    import asyncio
+
+    from chats import relay
+    from chats.generation import _worker, live_answer_get
+    from vero.lifecycle import process_id, process_retire
+
+    script = Script(text=TOKENS, stall_after=3)
+    fake_llm.enqueue(script)
+    _chat, answer = _start(alice_client, fake_model)
+    assert script.wait_until_stalled()
+    live = live_answer_get(answer.id)
+    assert live is not None
+    deadline = time.monotonic() + 10
+    while live.seq < 3:  # the three deltas reached the answer
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert _worker.loop is not None
+
+    async def retire_then_ask() -> bool | None:
+        await process_retire()  # what `python -m vero.serve` does once Daphne stopped
+        return await relay.process_alive(process_id())
+
+    alive = asyncio.run_coroutine_threadsafe(retire_then_ask(), _worker.loop).result(10)
+
+    saved = Message.objects.get(id=answer.id)
+    assert saved.status == "interrupted"
+    assert saved.text == "".join(TOKENS[:3])  # up to the last delta, not the last checkpoint
+    assert alive is False  # readers elsewhere need not wait for its key to expire
