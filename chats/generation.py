@@ -887,6 +887,28 @@ async def live_answers_interrupt() -> int:
     return int(await _db(_live_answers_interrupt)(rows, ids))
 
 
+def _streaming_elsewhere() -> list[Message]:
+    with _live_lock:
+        here = list(_live)
+    return list(
+        Message.objects.filter(status=Message.Status.STREAMING, generator__isnull=False)
+        .exclude(generator=process_id())
+        .exclude(id__in=here)
+        .only("id", "status", "heartbeat_at", "generator")
+    )
+
+
+async def messages_reap_orphans() -> int:
+    """Mark `streaming` answers whose process is gone (`answer_orphaned`) as `interrupted`
+    without waiting for their heartbeat to go stale, even when nobody reads them (their chat
+    refuses sends meanwhile). Returns how many."""
+    reaped = 0
+    for message in await _db(_streaming_elsewhere)():
+        if await answer_orphaned(message=message):
+            reaped += bool(await _db(message_interrupt_orphan)(message_id=message.id))
+    return reaped
+
+
 # -- the reaper ---------------------------------------------------------------------------------
 
 
@@ -909,7 +931,7 @@ def messages_reap(*, stale_after: timedelta | None = None) -> int:
 async def _reaper_forever() -> None:
     while True:
         try:
-            reaped = await _db(messages_reap)()
+            reaped = await _db(messages_reap)() + await messages_reap_orphans()
             if reaped:
                 logger.info("reaper: %d interrupted answer(s)", reaped)
         except Exception:

@@ -445,3 +445,28 @@ def test_a_stopping_process_ends_its_answers_as_interrupted_with_their_text(
     assert saved.status == "interrupted"
     assert saved.text == "".join(TOKENS[:3])  # up to the last delta, not the last checkpoint
     assert alive is False  # readers elsewhere need not wait for its key to expire
+
+
+def test_the_reaper_interrupts_answers_whose_process_is_gone_without_waiting(
+    alice: User,
+) -> None:
+    from io import StringIO
+
+    from asgiref.sync import async_to_sync
+    from django.core.management import call_command
+
+    from chats import relay
+
+    alive = uuid.uuid4()
+    async_to_sync(relay.process_liveness_refresh)(process=alive, ttl_ms=60_000)
+    orphan = _answer_left_by(alice, uuid.uuid4())  # heartbeat fresh, its process gone
+    live_elsewhere = _answer_left_by(alice, alive)
+    out = StringIO()
+
+    call_command("reap_streams", stdout=out)  # as `make run` does before serving
+
+    assert out.getvalue().strip() == "reaper: 1 interrupted answer(s)"
+    reaped = Message.objects.get(id=orphan.id)
+    assert reaped.status == "interrupted"
+    assert reaped.text == "Half an ans"
+    assert Message.objects.get(id=live_elsewhere.id).status == "streaming"
