@@ -182,7 +182,7 @@ async def remote_follow(
         last = after
         buffered: list[list[Any]] = []
         have_snapshot = False
-        asked_at = quiet_since = loop.time()
+        asked_at = quiet_since = heard_at = loop.time()
         while True:
             # One receive stays pending across keep-alives: cancelling it at each would make
             # channels_redis drop what it had buffered for this channel.
@@ -197,10 +197,13 @@ async def remote_follow(
                     return  # nobody generates it
                 if generator is not None and await process_alive(generator) is False:
                     return  # its process is gone: the database has the last word
+                if generator is None and loop.time() - heard_at > settings.STREAM_STALE_SECONDS:
+                    return  # a process not recorded: the database tells, and one reconnects
                 quiet_since = loop.time()
                 yield None
                 continue
             message, receiving = receiving.result(), None
+            heard_at = loop.time()
             events: list[list[Any]] = message.get("events", [])
             if message.get("snapshot"):
                 have_snapshot = True
