@@ -289,7 +289,7 @@ def _largest_silence(chunks: list[tuple[float, bytes]]) -> float:
 async def test_a_stream_is_never_silent_longer_than_the_keep_alive_interval(
     alice: User, alice_client: Client, fake_model: str, fake_llm: Any, settings: Any
 ) -> None:
-    settings.STREAM_KEEPALIVE_SECONDS = 0.8
+    settings.STREAM_KEEPALIVE_SECONDS = 1.2
     fake_llm.enqueue(Script(text=TOKENS[:6], pause_after=3, pause=3.0))
     chat, answer = await sync_to_async(_start)(alice_client, fake_model)
 
@@ -299,9 +299,9 @@ async def test_a_stream_is_never_silent_longer_than_the_keep_alive_interval(
 
     body = b"".join(chunk for _, chunk in chunks)
     assert [data for _, kind, data in sse_events(body) if kind == "text"] == TOKENS[:6]
-    assert body.split(b"event: text")[3].count(b": keep-alive") >= 4  # during the pause
+    assert body.split(b"event: text")[3].count(b": keep-alive") >= 2  # during the pause
     # A check once per interval, as before, left up to two intervals between writes.
-    assert _largest_silence(chunks) < 0.8
+    assert _largest_silence(chunks) < 1.2
 
 
 def _answer_left_by(alice: User, generator: uuid.UUID | None, **fields: Any) -> Message:

@@ -21,8 +21,8 @@ from tests.live_server import LiveServer, live_server_start
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 TOKENS = [f"token{i} " for i in range(30)]
 # Short intervals, so silences and deaths play out in seconds.
-KEEPALIVE_SECONDS = 1.0
-STALE_SECONDS = 6
+KEEPALIVE_SECONDS = 2.0
+STALE_SECONDS = 8
 SERVER_ENV = {
     "REDIS_URL": REDIS_URL,
     "STREAM_KEEPALIVE_SECONDS": str(KEEPALIVE_SECONDS),
@@ -171,7 +171,7 @@ def test_a_follower_on_the_other_process_gets_keep_alives_through_a_silence_then
     assert [data for _, kind, data in events if kind == "text"] == TOKENS[:8]
     assert events[-1][1] == "done"
     assert events[-1][2]["status"] == "complete"
-    assert body.split(b"event: text")[4].count(b": keep-alive") >= 6  # during the silence
+    assert body.split(b"event: text")[4].count(b": keep-alive") >= 3  # during the silence
     times = [at for at, _ in chunks]
     largest_silence = max(later - earlier for earlier, later in itertools.pairwise(times))
     assert largest_silence < KEEPALIVE_SECONDS
