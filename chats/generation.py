@@ -840,21 +840,27 @@ def _messages_interrupt(rows: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]) -> N
         publish(user_id=user_id, kind="message.updated", chat_id=chat_id, message_id=message_id)
 
 
+def _streaming_interrupt(ids: list[uuid.UUID]) -> int:
+    """Mark those of `ids` still `streaming` as `interrupted` (under their row locks, so of
+    several callers one settles each); return how many."""
+    with transaction.atomic():
+        rows = list(
+            Message.objects.select_for_update(of=("self",))
+            .filter(id__in=ids, status=Message.Status.STREAMING)
+            .values_list("id", "chat_id", "chat__user_id")
+        )
+        if rows:
+            _messages_interrupt(rows)
+    return len(rows)
+
+
 def message_interrupt_orphan(*, message_id: uuid.UUID) -> bool:
     """Mark an answer nobody generates any more (`answer_orphaned`) as `interrupted`.
 
     Guarded: only a row still `streaming` changes, so of several readers one settles it, and
     an answer that finished meanwhile keeps its end. Returns whether this call settled it.
     """
-    with transaction.atomic():
-        rows = list(
-            Message.objects.select_for_update(of=("self",))
-            .filter(id=message_id, status=Message.Status.STREAMING)
-            .values_list("id", "chat_id", "chat__user_id")
-        )
-        if rows:
-            _messages_interrupt(rows)
-    return bool(rows)
+    return _streaming_interrupt([message_id]) == 1
 
 
 def _live_answers_interrupt(
@@ -862,15 +868,7 @@ def _live_answers_interrupt(
 ) -> int:
     if rows:
         _checkpoints_save(rows)
-    with transaction.atomic():
-        live = list(
-            Message.objects.select_for_update(of=("self",))
-            .filter(id__in=ids, status=Message.Status.STREAMING)
-            .values_list("id", "chat_id", "chat__user_id")
-        )
-        if live:
-            _messages_interrupt(live)
-    return len(live)
+    return _streaming_interrupt(ids)
 
 
 async def live_answers_interrupt() -> int:
