@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -49,10 +49,11 @@ from models_registry.calls import (
 from models_registry.llm import StreamAccumulator, stream_collect, stream_completion
 from realtime.events import CHANNEL, event_payload, publish
 from vero.lib.db import connection_release
+from vero.lifecycle import process_id
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_SECONDS = 10.0  # at most; a third of STREAM_STALE_SECONDS when that is shorter
 GENERIC_ERROR = "Something went wrong while generating this answer."
 INTERRUPTED_ERROR = "The server stopped before this answer was finished."
 
@@ -82,13 +83,34 @@ class GenerationPlan:
 # write (each still its own event). One timer per loop paces every follower, and the first delta
 # after a quiet spell goes out at once.
 FLUSH_SECONDS = 0.04
-# A follower with nothing to say for this long is woken anyway (its stream sends a keep-alive).
-KEEPALIVE_SECONDS = 15.0
+
+
+def keepalive_seconds() -> float:
+    """The longest a stream may stay silent (`STREAM_KEEPALIVE_SECONDS`)."""
+    return float(settings.STREAM_KEEPALIVE_SECONDS)
+
+
+def keepalive_due_seconds() -> float:
+    """After this much silence a stream writes a keep-alive comment: three quarters of the
+    limit, so that timers late on a busy machine still keep it."""
+    return keepalive_seconds() * 0.75
+
+
+def _heartbeat_seconds() -> float:
+    # A silent answer's heartbeat must stay well inside the stale limit, or a reader would
+    # take it for an answer nobody generates.
+    return min(HEARTBEAT_SECONDS, float(settings.STREAM_STALE_SECONDS) / 3)
 
 
 class _Pacer:
     """Wakes the followers on one event loop: those with news at most every `FLUSH_SECONDS`
-    (together, on one timer), the silent ones every `KEEPALIVE_SECONDS`."""
+    (together, on one timer), the silent ones so that none stays silent longer than
+    `keepalive_seconds()`.
+
+    The keep-alive timer looks every quarter of `keepalive_seconds()` and wakes the followers
+    silent for half of it or more: a follower is then silent for three quarters of it at most.
+    (Once per interval, waking those silent for a whole one, left gaps of up to two.)
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -101,7 +123,7 @@ class _Pacer:
     def add(self, follower: Follower) -> None:
         self.followers.add(follower)
         if self._keepalive is None:
-            self._keepalive = self.loop.call_later(KEEPALIVE_SECONDS, self._keep_alive)
+            self._keepalive = self.loop.call_later(keepalive_seconds() / 4, self._keep_alive)
 
     def discard(self, follower: Follower) -> None:
         self.followers.discard(follower)
@@ -128,12 +150,13 @@ class _Pacer:
 
     def _keep_alive(self) -> None:
         self._keepalive = None
-        quiet = self.loop.time() - KEEPALIVE_SECONDS
+        quarter = keepalive_seconds() / 4
+        quiet = self.loop.time() - 2 * quarter
         for follower in self.followers:
             if follower.woken_at <= quiet:
                 follower.wake()
         if self.followers:
-            self._keepalive = self.loop.call_later(KEEPALIVE_SECONDS, self._keep_alive)
+            self._keepalive = self.loop.call_later(quarter, self._keep_alive)
 
 
 _pacers: dict[asyncio.AbstractEventLoop, _Pacer] = {}
@@ -177,7 +200,7 @@ class Follower:
             self._waiter.set_result(None)
 
     async def wait(self) -> None:
-        """Until there is news, or `KEEPALIVE_SECONDS` passed without any."""
+        """Until there is news, or it has been silent for too long (see `_Pacer`)."""
         if not self._woken:
             self._waiter = self.loop.create_future()
             try:
@@ -285,7 +308,7 @@ class _Worker:
         with self._lock:
             if self.loop is None:
                 self.loop = loop
-                self.submit(_reaper_forever())
+                self._background()
             return self.loop
 
     def ensure(self) -> asyncio.AbstractEventLoop:
@@ -299,8 +322,12 @@ class _Worker:
                 thread.start()
                 ready.wait()
                 self.loop = loop
-                self.submit(_reaper_forever())
+                self._background()
             return self.loop
+
+    def _background(self) -> None:
+        self.submit(_reaper_forever())
+        self.submit(_liveness_forever())
 
     @staticmethod
     def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
@@ -538,7 +565,7 @@ class _Checkpoints:
             seq = entry.live.seq
             if seq != entry.saved_seq:
                 rows.append((message_id, orjson.dumps(_parts(entry.acc)).decode(), seq))
-            elif now - entry.saved_at >= HEARTBEAT_SECONDS:
+            elif now - entry.saved_at >= _heartbeat_seconds():
                 rows.append((message_id, None, None))
             else:
                 continue
@@ -769,13 +796,124 @@ async def _title(plan: GenerationPlan, answer: str) -> None:
         logger.info("title for chat %s not generated: %s", plan.chat_id, error)
 
 
+# -- answers nobody generates any more ---------------------------------------------------------
+
+
+def _stale_before() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.STREAM_STALE_SECONDS)
+
+
+async def answer_orphaned(*, message: Message) -> bool:
+    """Whether `message` is `streaming` with nobody generating it any more.
+
+    True when its heartbeat is older than `STREAM_STALE_SECONDS`, or when the process that
+    generates it (`Message.generator`) is gone: without Redis there is one process, so any
+    other id is a process that ran before this one; with Redis, a process is alive while its
+    liveness key is (`chats.relay.process_alive`). An answer generated here, or by an unknown
+    process (older rows), is judged by its heartbeat alone, and so is any answer while Redis
+    cannot be asked.
+    """
+    from chats import relay
+
+    if message.status != Message.Status.STREAMING or live_answer_get(message.id) is not None:
+        return False
+    if message.heartbeat_at is not None and message.heartbeat_at < _stale_before():
+        return True
+    if message.generator is None or message.generator == process_id():
+        return False
+    if not relay.enabled():
+        return True
+    return await relay.process_alive(message.generator) is False
+
+
+def _messages_interrupt(rows: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]) -> None:
+    """Mark (message, chat, user) rows `interrupted`, keeping their saved parts; publish each.
+
+    Call inside the transaction that locked the rows.
+    """
+    Message.objects.filter(id__in=[row[0] for row in rows]).update(
+        status=Message.Status.INTERRUPTED,
+        error=INTERRUPTED_ERROR,
+        heartbeat_at=None,
+        updated_at=timezone.now(),
+    )
+    for message_id, chat_id, user_id in rows:
+        publish(user_id=user_id, kind="message.updated", chat_id=chat_id, message_id=message_id)
+
+
+def _streaming_interrupt(ids: list[uuid.UUID]) -> int:
+    """Mark those of `ids` still `streaming` as `interrupted` (under their row locks, so of
+    several callers one settles each); return how many."""
+    with transaction.atomic():
+        rows = list(
+            Message.objects.select_for_update(of=("self",))
+            .filter(id__in=ids, status=Message.Status.STREAMING)
+            .values_list("id", "chat_id", "chat__user_id")
+        )
+        if rows:
+            _messages_interrupt(rows)
+    return len(rows)
+
+
+def message_interrupt_orphan(*, message_id: uuid.UUID) -> bool:
+    """Mark an answer nobody generates any more (`answer_orphaned`) as `interrupted`.
+
+    Guarded: only a row still `streaming` changes, so of several readers one settles it, and
+    an answer that finished meanwhile keeps its end. Returns whether this call settled it.
+    """
+    return _streaming_interrupt([message_id]) == 1
+
+
+def _live_answers_interrupt(
+    rows: list[tuple[uuid.UUID, str | None, int | None]], ids: list[uuid.UUID]
+) -> int:
+    if rows:
+        _checkpoints_save(rows)
+    return _streaming_interrupt(ids)
+
+
+async def live_answers_interrupt() -> int:
+    """Mark every answer this process generates `interrupted`, with its content so far: the
+    process is stopping and they end with it. Returns how many."""
+    rows = [
+        (message_id, orjson.dumps(_parts(entry.acc)).decode(), entry.live.seq)
+        for message_id, entry in _checkpoints.answers.items()
+    ]
+    with _live_lock:
+        ids = list(_live)
+    if not ids:
+        return 0
+    return int(await _db(_live_answers_interrupt)(rows, ids))
+
+
+def _streaming_elsewhere() -> list[Message]:
+    with _live_lock:
+        here = list(_live)
+    return list(
+        Message.objects.filter(status=Message.Status.STREAMING, generator__isnull=False)
+        .exclude(generator=process_id())
+        .exclude(id__in=here)
+        .only("id", "status", "heartbeat_at", "generator")
+    )
+
+
+async def messages_reap_orphans() -> int:
+    """Mark `streaming` answers whose process is gone (`answer_orphaned`) as `interrupted`
+    without waiting for their heartbeat to go stale, even when nobody reads them (their chat
+    refuses sends meanwhile). Returns how many."""
+    reaped = 0
+    for message in await _db(_streaming_elsewhere)():
+        if await answer_orphaned(message=message):
+            reaped += bool(await _db(message_interrupt_orphan)(message_id=message.id))
+    return reaped
+
+
 # -- the reaper ---------------------------------------------------------------------------------
 
 
 def messages_reap(*, stale_after: timedelta | None = None) -> int:
     """Mark `streaming` answers whose heartbeat is stale as `interrupted`; return how many."""
-    stale_after = stale_after or timedelta(seconds=settings.STREAM_STALE_SECONDS)
-    cutoff = timezone.now() - stale_after
+    cutoff = timezone.now() - stale_after if stale_after is not None else _stale_before()
     live_here = set(_live)
     with transaction.atomic():
         stale = list(
@@ -784,25 +922,25 @@ def messages_reap(*, stale_after: timedelta | None = None) -> int:
             .exclude(id__in=live_here)
             .values_list("id", "chat_id", "chat__user_id")
         )
-        if not stale:
-            return 0
-        Message.objects.filter(id__in=[row[0] for row in stale]).update(
-            status=Message.Status.INTERRUPTED,
-            error=INTERRUPTED_ERROR,
-            heartbeat_at=None,
-            updated_at=timezone.now(),
-        )
-        for message_id, chat_id, user_id in stale:
-            publish(user_id=user_id, kind="message.updated", chat_id=chat_id, message_id=message_id)
+        if stale:
+            _messages_interrupt(stale)
     return len(stale)
 
 
 async def _reaper_forever() -> None:
     while True:
         try:
-            reaped = await _db(messages_reap)()
+            reaped = await _db(messages_reap)() + await messages_reap_orphans()
             if reaped:
                 logger.info("reaper: %d interrupted answer(s)", reaped)
         except Exception:
             logger.exception("reaper failed")
         await asyncio.sleep(settings.STREAM_REAPER_INTERVAL_SECONDS)
+
+
+async def _liveness_forever() -> None:
+    """With Redis, keep this process's liveness key (`chats.relay.process_alive`) fresh."""
+    from chats import relay
+
+    if relay.enabled():
+        await relay.process_liveness_forever()

@@ -4,25 +4,41 @@ The generating process listens on the answer's control group. A follower joins t
 event group first, then asks for everything after the last event it has; it buffers batches
 until that reply arrives and drops events it already has, so it sees every event exactly
 once. Batches go out only while someone follows, coalesced over a few milliseconds.
+
+Each process also keeps a liveness key in Redis (`process_alive`), so a reader can tell that
+the process generating an answer is gone and settle the answer instead of waiting for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from redis.exceptions import RedisError
 
-from chats.generation import LiveAnswer, StreamEvent, generation_stop
+from chats.generation import LiveAnswer, StreamEvent, generation_stop, keepalive_due_seconds
+from vero.lifecycle import process_id
+
+logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.02
 SNAPSHOT_TIMEOUT_SECONDS = 3.0
-KEEPALIVE_SECONDS = 15.0
 STOP_ACK_TIMEOUT_SECONDS = 1.5
+READ_RETRY_SECONDS = 1.0
+# What a failing Redis raises: redis-py's own errors (its TimeoutError and ConnectionError are
+# not the built-in ones), and the socket's.
+REDIS_ERRORS = (RedisError, OSError)
+# Every channel of ours has the same prefix. channels_redis lets one coroutine at a time pop
+# messages for a process's channels, and it pops only those sharing its own channel's prefix:
+# with a prefix per use, a generating answer's control channel left a follower's channel
+# unread (and the reverse) for as long as nothing came for it.
+_CHANNEL_PREFIX = "relay."
 
 
 def enabled() -> bool:
@@ -56,9 +72,16 @@ class RemoteRelay:
         self.flushes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
+        """Listen for followers elsewhere; without Redis the answer is generated all the same
+        (followers elsewhere then see it end from the database)."""
         assert self.layer is not None
-        self.channel = await self.layer.new_channel("answer.")
-        await self.layer.group_add(_control_group(self.live.message_id), self.channel)
+        try:
+            channel = await self.layer.new_channel(_CHANNEL_PREFIX)
+            await self.layer.group_add(_control_group(self.live.message_id), channel)
+        except REDIS_ERRORS as error:
+            logger.warning("relay of %s: %r", self.live.message_id, error)
+            return
+        self.channel = channel
         self.live.listen(self._on_event)
         self.reader = asyncio.create_task(self._read())
 
@@ -84,51 +107,74 @@ class RemoteRelay:
 
     async def _send(self, batch: list[list[Any]]) -> None:
         assert self.layer is not None
-        await self.layer.group_send(
-            _events_group(self.live.message_id), {"type": "answer.events", "events": batch}
-        )
+        try:
+            await self.layer.group_send(
+                _events_group(self.live.message_id), {"type": "answer.events", "events": batch}
+            )
+        except REDIS_ERRORS as error:
+            logger.warning("relay of %s: %r", self.live.message_id, error)
 
     async def _read(self) -> None:
-        assert self.layer is not None
         while True:
-            message = await self.layer.receive(self.channel)
-            if message.get("type") == "answer.follow":
-                self.followers += 1
-                backlog = [_wire(event) for event in self.live.events_after(message["after"])]
-                await self.layer.send(
-                    message["reply_to"],
-                    {"type": "answer.events", "events": backlog, "snapshot": True},
-                )
-            elif message.get("type") == "answer.unfollow":
-                self.followers = max(0, self.followers - 1)
-            elif message.get("type") == "answer.stop":
-                generation_stop(self.live.message_id)
-                if message.get("reply_to"):
-                    await self.layer.send(message["reply_to"], {"type": "answer.stopping"})
+            try:
+                await self._serve_one()
+            except REDIS_ERRORS as error:
+                # Followers elsewhere end and reconnect; this answer goes on regardless.
+                logger.warning("relay of %s: %r", self.live.message_id, error)
+                await asyncio.sleep(READ_RETRY_SECONDS)
+
+    async def _serve_one(self) -> None:
+        assert self.layer is not None
+        message = await self.layer.receive(self.channel)
+        if message.get("type") == "answer.follow":
+            self.followers += 1
+            backlog = [_wire(event) for event in self.live.events_after(message["after"])]
+            await self.layer.send(
+                message["reply_to"],
+                {"type": "answer.events", "events": backlog, "snapshot": True},
+            )
+        elif message.get("type") == "answer.unfollow":
+            self.followers = max(0, self.followers - 1)
+        elif message.get("type") == "answer.stop":
+            generation_stop(self.live.message_id)
+            if message.get("reply_to"):
+                await self.layer.send(message["reply_to"], {"type": "answer.stopping"})
 
     async def close(self) -> None:
+        """Send what is pending and leave; Redis failing here costs followers their end only
+        (they then read it from the database)."""
         assert self.layer is not None
         self._spawn_flush()
         if self.flushes:
             await asyncio.gather(*self.flushes, return_exceptions=True)
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.reader
-        await self.layer.group_discard(_control_group(self.live.message_id), self.channel)
+        if self.reader is None:
+            return
+        self.reader.cancel()
+        await asyncio.gather(self.reader, return_exceptions=True)
+        try:
+            await self.layer.group_discard(_control_group(self.live.message_id), self.channel)
+        except REDIS_ERRORS as error:
+            logger.warning("relay of %s: %r", self.live.message_id, error)
 
 
-async def remote_follow(*, message_id: uuid.UUID, after: int) -> AsyncIterator[StreamEvent | None]:
+async def remote_follow(
+    *, message_id: uuid.UUID, after: int, generator: uuid.UUID | None = None
+) -> AsyncIterator[StreamEvent | None]:
     """Yield the answer's events after `after` from whichever process generates it.
 
-    Yields None as a keep-alive while nothing happens; ends after the "done" event, or at
-    once when no process answers (the caller then falls back to what the database has).
+    Yields None (a keep-alive) whenever `keepalive_due_seconds()` pass without one, and ends
+    after the "done" event; or at once when no process answers, when the generating process
+    (`generator`) is no longer alive, or when Redis fails. The caller then reads the answer's
+    state from the database.
     """
     layer = get_channel_layer()
     assert layer is not None
-    channel = await layer.new_channel("follow.")
-    await layer.group_add(_events_group(message_id), channel)
+    channel = ""
+    receiving: asyncio.Future[dict[str, Any]] | None = None
+    loop = asyncio.get_running_loop()
     try:
+        channel = await layer.new_channel(_CHANNEL_PREFIX)
+        await layer.group_add(_events_group(message_id), channel)
         await layer.group_send(
             _control_group(message_id),
             {"type": "answer.follow", "reply_to": channel, "after": after},
@@ -136,15 +182,28 @@ async def remote_follow(*, message_id: uuid.UUID, after: int) -> AsyncIterator[S
         last = after
         buffered: list[list[Any]] = []
         have_snapshot = False
+        asked_at = quiet_since = heard_at = loop.time()
         while True:
-            timeout = KEEPALIVE_SECONDS if have_snapshot else SNAPSHOT_TIMEOUT_SECONDS
-            try:
-                message = await asyncio.wait_for(layer.receive(channel), timeout)
-            except TimeoutError:
-                if not have_snapshot:
-                    return
+            # One receive stays pending across keep-alives: cancelling it at each would make
+            # channels_redis drop what it had buffered for this channel.
+            if receiving is None:
+                receiving = asyncio.ensure_future(layer.receive(channel))
+            deadline = quiet_since + keepalive_due_seconds()
+            if not have_snapshot:
+                deadline = min(deadline, asked_at + SNAPSHOT_TIMEOUT_SECONDS)
+            await asyncio.wait({receiving}, timeout=max(0.0, deadline - loop.time()))
+            if not receiving.done():
+                if not have_snapshot and loop.time() >= asked_at + SNAPSHOT_TIMEOUT_SECONDS:
+                    return  # nobody generates it
+                if generator is not None and await process_alive(generator) is False:
+                    return  # its process is gone: the database has the last word
+                if generator is None and loop.time() - heard_at > settings.STREAM_STALE_SECONDS:
+                    return  # a process not recorded: the database tells, and one reconnects
+                quiet_since = loop.time()
                 yield None
                 continue
+            message, receiving = receiving.result(), None
+            heard_at = loop.time()
             events: list[list[Any]] = message.get("events", [])
             if message.get("snapshot"):
                 have_snapshot = True
@@ -157,23 +216,79 @@ async def remote_follow(*, message_id: uuid.UUID, after: int) -> AsyncIterator[S
                 if seq <= last:
                     continue
                 last = seq
+                quiet_since = loop.time()
                 yield StreamEvent(seq=seq, kind=kind, data=data)
                 if kind == "done":
                     return
+    except REDIS_ERRORS as error:
+        logger.warning("following %s through Redis: %r", message_id, error)
     finally:
-        with contextlib.suppress(Exception):
-            await layer.group_discard(_events_group(message_id), channel)
-            await layer.group_send(_control_group(message_id), {"type": "answer.unfollow"})
+        if receiving is not None:
+            receiving.cancel()
+            await asyncio.gather(receiving, return_exceptions=True)
+        if channel:
+            with contextlib.suppress(Exception):
+                await layer.group_discard(_events_group(message_id), channel)
+                await layer.group_send(_control_group(message_id), {"type": "answer.unfollow"})
 
 
 async def remote_stop(*, message_id: uuid.UUID) -> bool:
     """Ask whichever process generates the answer to stop it; False when none answers."""
     layer = get_channel_layer()
     assert layer is not None
-    channel = await layer.new_channel("stop.")
+    channel = await layer.new_channel(_CHANNEL_PREFIX)
     await layer.group_send(_control_group(message_id), {"type": "answer.stop", "reply_to": channel})
     try:
         await asyncio.wait_for(layer.receive(channel), STOP_ACK_TIMEOUT_SECONDS)
     except TimeoutError:
         return False
     return True
+
+
+# -- liveness of processes ----------------------------------------------------------------------
+
+
+def _process_key(process: uuid.UUID) -> str:
+    return f"vero:process:{process}"
+
+
+def _liveness_ttl_ms() -> int:
+    # Half the stale limit: a reader learns that a process died well within that limit.
+    return max(1000, int(float(settings.STREAM_STALE_SECONDS) * 1000 / 2))
+
+
+def _redis() -> Any:
+    """The channel layer's Redis client on this loop (its pool, its connection settings)."""
+    layer = get_channel_layer()
+    assert layer is not None
+    return layer.connection(0)
+
+
+async def process_alive(process: uuid.UUID) -> bool | None:
+    """Whether `process` keeps its liveness key; None when Redis cannot tell."""
+    try:
+        return bool(await _redis().exists(_process_key(process)))
+    except REDIS_ERRORS as error:
+        logger.warning("liveness of process %s: %r", process, error)
+        return None
+
+
+async def process_liveness_refresh(*, process: uuid.UUID, ttl_ms: int) -> None:
+    """Mark `process` alive for the next `ttl_ms` milliseconds."""
+    await _redis().set(_process_key(process), b"1", px=ttl_ms)
+
+
+async def process_liveness_drop() -> None:
+    """This process is stopping: readers elsewhere need not wait for its key to expire."""
+    await _redis().delete(_process_key(process_id()))
+
+
+async def process_liveness_forever() -> None:
+    """Keep this process's liveness key, which expires when the process stops refreshing it."""
+    while True:
+        ttl = _liveness_ttl_ms()
+        try:
+            await process_liveness_refresh(process=process_id(), ttl_ms=ttl)
+        except REDIS_ERRORS as error:
+            logger.warning("liveness key: %r", error)
+        await asyncio.sleep(ttl / 3000)

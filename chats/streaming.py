@@ -3,6 +3,13 @@
 The client names the last event it has (`Last-Event-ID`, or `?after=` on first connect: the
 `stream_seq` of the content the page rendered), so a reload or a reconnect continues with no
 gap and no duplicate. Each event carries a delta, never the whole message again.
+
+Every stream writes something at least every `STREAM_KEEPALIVE_SECONDS` (a comment when there
+is no news). A stream ends with a `done` event carrying the answer's state: final, or
+`streaming` when this stream cannot follow it any more (Redis failed, or nobody answered
+yet), from which the client reconnects. An answer whose generating process is gone is settled
+as `interrupted` by the first reader that finds it (`answer_orphaned`), not left for the
+reaper.
 """
 
 from __future__ import annotations
@@ -16,7 +23,13 @@ from django.http import HttpRequest
 from django.views.decorators.http import require_GET
 
 from chats import relay
-from chats.generation import LiveAnswer, StreamEvent, live_answer_get
+from chats.generation import (
+    LiveAnswer,
+    StreamEvent,
+    answer_orphaned,
+    live_answer_get,
+    message_interrupt_orphan,
+)
 from chats.models import Message
 from chats.selectors import chat_get_for_request, message_get_for_chat
 from vero.http import EventStreamResponse, VeroRequest
@@ -48,11 +61,26 @@ def _lookup(request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID) -> 
         connection_release()
 
 
-def _final_state(message_id: uuid.UUID) -> Message:
+def _message_read(message_id: uuid.UUID) -> Message:
     try:
         return Message.objects.get(id=message_id)
     finally:
         connection_release()
+
+
+def _interrupt_and_read(message_id: uuid.UUID) -> Message:
+    try:
+        message_interrupt_orphan(message_id=message_id)
+        return Message.objects.get(id=message_id)
+    finally:
+        connection_release()
+
+
+async def _settled(message: Message) -> Message:
+    """`message`, settled as `interrupted` first when nobody generates it any more."""
+    if await answer_orphaned(message=message):
+        return await sync_to_async(_interrupt_and_read)(message.id)
+    return message
 
 
 async def _local(live: LiveAnswer, after: int) -> AsyncIterator[bytes]:
@@ -76,18 +104,24 @@ async def _local(live: LiveAnswer, after: int) -> AsyncIterator[bytes]:
         live.unfollow(follower)
 
 
-async def _events(message_id: uuid.UUID, streaming: bool, after: int) -> AsyncIterator[bytes]:
+async def _events(message: Message, after: int) -> AsyncIterator[bytes]:
     yield RETRY
-    if streaming and relay.enabled():
-        async for event in relay.remote_follow(message_id=message_id, after=after):
+    message = await _settled(message)
+    if message.status == Message.Status.STREAMING and relay.enabled():
+        events = relay.remote_follow(
+            message_id=message.id, after=after, generator=message.generator
+        )
+        async for event in events:
             if event is None:
                 yield KEEP_ALIVE
                 continue
             yield _sse(event)
             if event.kind == "done":
                 return
-    # Finished (or nobody generates it any more): the database has the last word.
-    message = await sync_to_async(_final_state)(message_id)
+        message = await sync_to_async(_message_read)(message.id)
+        message = await _settled(message)
+    # Finished, nobody generates it any more, or it cannot be followed from here now: the
+    # database has the last word.
     yield _done_from_database(message)
 
 
@@ -117,4 +151,4 @@ def message_stream(
     live = live_answer_get(message_id) if streaming else None
     if live is not None:
         return EventStreamResponse(_local(live, after))
-    return EventStreamResponse(_events(message_id, streaming, after))
+    return EventStreamResponse(_events(message, after))

@@ -7,9 +7,10 @@ connection, a mid-stream error, garbage, an HTTP error status).
 
 Chunk counting: a streamed answer is a list of `data:` events, one per token (the first also
 carries the assistant role), one per tool-call piece, then the finish-reason chunk and, when
-the request asked for it, the usage chunk. `stall_after=N`, `fail_after=N`, `error_after=N`
-and `malformed_after=N` act after the first N of those events (or just before `[DONE]` when the
-stream is shorter), so with plain text N is the number of tokens the client has seen.
+the request asked for it, the usage chunk. `stall_after=N`, `fail_after=N`, `error_after=N`,
+`malformed_after=N` and `pause_after=N` act after the first N of those events (or just before
+`[DONE]` when the stream is shorter), so with plain text N is the number of tokens the client
+has seen.
 
 Careless gateways: `Script(echo_headers=True)` appends the request's headers to the script's
 error text (an HTTP error status or a mid-stream error), and `echo_headers_in_errors(status)`
@@ -132,7 +133,8 @@ class Script:
     answers 200 with a garbage body.
 
     `delay` is slept before each token chunk (non-streaming: once per token, in total);
-    `initial_delay` before anything, status line included. `http_status` answers an
+    `initial_delay` before anything, status line included; `pause` once, after `pause_after`
+    chunks (a quiet spell mid-answer that ends by itself, unlike a stall). `http_status` answers an
     OpenAI-style error (with `Retry-After` when `retry_after` is set) instead of a completion.
     Usage counts words as tokens unless `prompt_tokens`, `completion_tokens` or
     `reasoning_tokens` say otherwise; `send_usage=False` omits the usage chunk even when asked.
@@ -148,6 +150,8 @@ class Script:
     delay: float = 0.0
     initial_delay: float = 0.0
     stall_after: int | None = None
+    pause_after: int | None = None
+    pause: float = 0.0
     fail_after: int | None = None
     error_after: int | None = None
     malformed_after: int | None = None
@@ -707,6 +711,8 @@ class FakeProvider:
         self, request: web.Request, script: Script, answer: _Answer
     ) -> web.StreamResponse:
         await self._pause(script.delay * answer.token_count())
+        if script.pause_after is not None:
+            await self._pause(script.pause)
         if script.stall_after is not None:
             await self._stall(request, script)
         if script.fail_after is not None or self._stopping.is_set():
@@ -737,6 +743,8 @@ class FakeProvider:
 
         try:
             for position in range(len(events) + 1):
+                if fires(script.pause_after, position):
+                    await self._pause(script.pause)
                 if fires(script.stall_after, position):
                     await self._stall(request, script)
                 if self._stopping.is_set() or fires(script.fail_after, position):

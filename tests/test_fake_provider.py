@@ -347,6 +347,25 @@ async def test_it_paces_tokens_by_the_scripted_delay(
 
 
 @pytest.mark.asyncio
+async def test_it_goes_quiet_once_after_pause_after_chunks_then_carries_on(
+    fake_llm: FakeProvider, http: aiohttp.ClientSession
+) -> None:
+    fake_llm.enqueue(Script(text="one two three four", pause_after=2, pause=0.5))
+
+    async with http.post(
+        f"{fake_llm.base_url}/chat/completions", json=chat_body(stream=True)
+    ) as response:
+        seen = [orjson.loads(await next_data_line(response)) for _ in range(2)]
+        quiet_from = time.monotonic()
+        rest = await read_stream(response)
+
+    assert time.monotonic() - quiet_from >= 0.5
+    assert [chunk["choices"][0]["delta"]["content"] for chunk in seen] == ["one ", "two "]
+    assert rest.text == "three four"
+    assert rest.done
+
+
+@pytest.mark.asyncio
 async def test_it_hangs_after_stall_after_chunks_until_released(
     fake_llm: FakeProvider, http: aiohttp.ClientSession
 ) -> None:

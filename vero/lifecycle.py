@@ -5,9 +5,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import uuid
 from typing import Any
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+
+# Who this process is, for as long as it runs: an answer records the process generating it,
+# so a reader can tell an answer whose process is gone (restarted, killed) from a live one.
+_PROCESS_ID = uuid.uuid4()
+
+
+def process_id() -> uuid.UUID:
+    """This process's id: new at every start, so after a restart it differs."""
+    return _PROCESS_ID
 
 
 def freeze_long_lived() -> None:
@@ -26,6 +36,20 @@ def _preload_then_freeze() -> None:
 
     llm_preload()
     freeze_long_lived()
+
+
+async def process_retire() -> None:
+    """This process is stopping: the answers it generates end with it.
+
+    They are marked `interrupted` with their content so far, and with Redis its liveness key
+    goes, so that nobody waits for them: a restart leaves no answer `streaming`.
+    """
+    from chats import relay
+    from chats.generation import live_answers_interrupt
+
+    await live_answers_interrupt()
+    if relay.enabled():
+        await relay.process_liveness_drop()
 
 
 class StartWorkersOnFirstCall:

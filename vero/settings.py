@@ -133,7 +133,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py reads with a 5 s socket timeout by default, the very time channels_redis
+            # blocks in BZPOPMIN waiting for a message: a quiet channel then failed with
+            # redis.exceptions.TimeoutError after 5 s, ending its reader for good.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:
@@ -313,8 +316,11 @@ TITLE_MODEL: str = env.str("TITLE_MODEL", default="")
 REGISTRY_CACHE_SECONDS: float = env.float("REGISTRY_CACHE_SECONDS", default=5.0)
 GENERATION_CHECKPOINT_SECONDS: float = env.float("GENERATION_CHECKPOINT_SECONDS", default=1.0)
 # A `streaming` answer whose heartbeat is older than this is marked `interrupted`.
-STREAM_STALE_SECONDS: int = env.int("STREAM_STALE_SECONDS", default=60)
+STREAM_STALE_SECONDS: float = env.float("STREAM_STALE_SECONDS", default=60)
 STREAM_REAPER_INTERVAL_SECONDS: int = env.int("STREAM_REAPER_INTERVAL_SECONDS", default=30)
+# A stream with nothing to say writes a comment at least this often (proxies drop connections
+# idle for 30 to 60 s).
+STREAM_KEEPALIVE_SECONDS: float = env.float("STREAM_KEEPALIVE_SECONDS", default=10.0)
 CHAT_LIST_PAGE_SIZE: int = env.int("CHAT_LIST_PAGE_SIZE", default=50)
 # At most this many of a route's newest messages are sent to the model (also bounded by the
 # model's context window), so a very long chat costs the same to continue as a short one.

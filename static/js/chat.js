@@ -34,21 +34,29 @@ function anyStreamingBut(article) {
   return [...document.querySelectorAll("[data-stream-url]")].some((other) => other !== article);
 }
 
+// After a stream that ended without the answer's final state (the connection dropped, or the
+// server could not follow the answer just then), wait 1, 2, 4 … up to 30 s before trying again:
+// never a loop of requests.
+const RECONNECT_FIRST_MS = 1000;
+const RECONNECT_MAX_MS = 30000;
+
 // Follow one answer: replay from the seq the page rendered, then each delta as it arrives.
 function follow(article) {
   if (article.dataset.following) return;
   article.dataset.following = "1";
-  const url = new URL(article.dataset.streamUrl, window.location.href);
-  url.searchParams.set("after", article.dataset.streamSeq || "0");
-  const source = new EventSource(url);
   const text = article.querySelector("[data-stream-text]");
   const reasoning = article.querySelector("[data-reasoning]");
   const reasoningText = article.querySelector("[data-reasoning-text]");
+  const notice = article.querySelector("[data-stream-notice]");
+  const noticeText = article.querySelector("[data-stream-notice-text]");
   // Appending to one text node keeps the cost of each delta proportional to the delta.
   const textNode = document.createTextNode("");
   text.appendChild(textNode);
   const reasoningNode = document.createTextNode("");
   reasoningText.appendChild(reasoningNode);
+  let source = null;
+  let failures = 0;
+  let timer = null;
 
   const append = (node, data) => {
     const box = scroller();
@@ -56,20 +64,23 @@ function follow(article) {
     node.appendData(JSON.parse(data));
     if (stick) box.scrollTop = box.scrollHeight;
   };
-  source.addEventListener("text", (event) => {
+  const received = (event) => {
     article.dataset.streamSeq = event.lastEventId;
-    append(textNode, event.data);
-  });
-  source.addEventListener("reasoning", (event) => {
-    article.dataset.streamSeq = event.lastEventId;
-    reasoning.hidden = false;
-    append(reasoningNode, event.data);
-  });
-  source.addEventListener("tool", (event) => {
-    article.dataset.streamSeq = event.lastEventId;
-  });
-  source.addEventListener("done", () => {
+    failures = 0;
+    if (notice) notice.hidden = true;
+  };
+  const reconnectLater = () => {
     source.close();
+    if (!article.isConnected) return;  // replaced meanwhile: its successor follows
+    const delay = Math.min(RECONNECT_FIRST_MS * 2 ** failures, RECONNECT_MAX_MS);
+    failures += 1;
+    if (notice) {
+      noticeText.textContent = `Lost track of this answer. Trying again in ${Math.round(delay / 1000)} s.`;
+      notice.hidden = false;
+    }
+    timer = setTimeout(connect, delay);
+  };
+  const finish = () => {
     // The server renders the finished message once (sanitized Markdown, actions for its
     // status); the chat's body comes along so version switchers unlock too.
     const body = document.getElementById("chat-body");
@@ -78,7 +89,46 @@ function follow(article) {
       ? window.htmx.ajax("GET", `/c/${chat.dataset.chatId}/?part=body`, { target: body, swap: "outerHTML" })
       : window.htmx.ajax("GET", article.dataset.detailUrl, { target: article, swap: "outerHTML" });
     request.then(() => setGenerating(anyStreaming()));
-  });
+  };
+
+  function connect() {
+    timer = null;
+    const url = new URL(article.dataset.streamUrl, window.location.href);
+    url.searchParams.set("after", article.dataset.streamSeq || "0");
+    source = new EventSource(url);
+    source.addEventListener("text", (event) => {
+      received(event);
+      append(textNode, event.data);
+    });
+    source.addEventListener("reasoning", (event) => {
+      received(event);
+      reasoning.hidden = false;
+      append(reasoningNode, event.data);
+    });
+    source.addEventListener("tool", received);
+    source.addEventListener("done", (event) => {
+      // Still `streaming`: the server could not follow it from here just now.
+      if (JSON.parse(event.data).status === "streaming") {
+        reconnectLater();
+        return;
+      }
+      source.close();
+      finish();
+    });
+    // A dropped connection: reconnect on our schedule, not the browser's (every second).
+    source.addEventListener("error", reconnectLater);
+  }
+
+  const retry = article.querySelector("[data-stream-retry]");
+  if (retry) {
+    retry.addEventListener("click", () => {
+      if (timer === null) return;
+      clearTimeout(timer);
+      notice.hidden = true;
+      connect();
+    });
+  }
+  connect();
 }
 
 function init(root) {

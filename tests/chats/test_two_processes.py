@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,14 +20,26 @@ from tests.live_server import LiveServer, live_server_start
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 TOKENS = [f"token{i} " for i in range(30)]
+# Short intervals, so silences and deaths play out in seconds.
+KEEPALIVE_SECONDS = 2.0
+STALE_SECONDS = 8
+SERVER_ENV = {
+    "REDIS_URL": REDIS_URL,
+    "STREAM_KEEPALIVE_SECONDS": str(KEEPALIVE_SECONDS),
+    "STREAM_STALE_SECONDS": str(STALE_SECONDS),
+}
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _servers_start(count: int) -> list[LiveServer]:
+    return [live_server_start(extra_env=SERVER_ENV) for _ in range(count)]
 
 
 @pytest.fixture(scope="module")
 def two_servers(django_db_setup: None, django_db_blocker: Any) -> Iterator[list[LiveServer]]:
     with django_db_blocker.unblock():
-        servers = [live_server_start(extra_env={"REDIS_URL": REDIS_URL}) for _ in range(2)]
+        servers = _servers_start(2)
     yield servers
     for server in servers:
         server.stop()
@@ -115,3 +129,104 @@ def test_stop_sent_to_the_other_process_stops_the_answer(
     saved = wait_for_answer(_answer().id)
     assert saved.status == "stopped"
     assert saved.text == "".join(TOKENS[:4])
+
+
+async def _timed_stream(
+    session: aiohttp.ClientSession, url: str, on_chunk: Any = None
+) -> list[tuple[float, bytes]]:
+    """Every chunk of a stream with the time it arrived, to its end."""
+    chunks: list[tuple[float, bytes]] = []
+    async with session.get(url, timeout=aiohttp.ClientTimeout(total=60)) as response:
+        assert response.status == 200
+        async for chunk in response.content.iter_any():
+            chunks.append((time.monotonic(), chunk))
+            if on_chunk is not None:
+                await on_chunk(b"".join(part for _, part in chunks))
+    return chunks
+
+
+def test_a_follower_on_the_other_process_gets_keep_alives_through_a_silence_then_the_rest(
+    two_servers: list[LiveServer], fake_llm: Any
+) -> None:
+    fake_model_register(fake_llm.base_url)
+    generator, follower = two_servers
+    # Six seconds of silence mid-answer: longer than Redis's default read timeout (5 s),
+    # which used to end the follower's reads for good.
+    fake_llm.enqueue(Script(text=TOKENS[:8], delay=0.01, pause_after=4, pause=6.0))
+
+    async def scenario() -> list[tuple[float, bytes]]:
+        session = await _session_on(generator)
+        try:
+            await _send(session, generator, "Count, with a pause")
+            answer = await asyncio.to_thread(_answer)
+            url = f"{follower.url}/c/{answer.chat_id}/m/{answer.id}/stream?after=0"
+            return await _timed_stream(session, url)
+        finally:
+            await session.close()
+
+    chunks = asyncio.run(scenario())
+
+    body = b"".join(chunk for _, chunk in chunks)
+    events = sse_events(body)
+    assert [data for _, kind, data in events if kind == "text"] == TOKENS[:8]
+    assert events[-1][1] == "done"
+    assert events[-1][2]["status"] == "complete"
+    assert body.split(b"event: text")[4].count(b": keep-alive") >= 3  # during the silence
+    times = [at for at, _ in chunks]
+    largest_silence = max(later - earlier for earlier, later in itertools.pairwise(times))
+    assert largest_silence < KEEPALIVE_SECONDS
+
+
+def test_a_follower_ends_with_the_saved_state_when_the_generating_process_dies(
+    django_db_blocker: Any, fake_llm: Any
+) -> None:
+    fake_model_register(fake_llm.base_url)
+    with django_db_blocker.unblock():
+        generator, follower = _servers_start(2)
+    script = Script(text=TOKENS, stall_after=3)
+    fake_llm.enqueue(script)
+    killed_at = 0.0
+
+    async def scenario() -> list[tuple[float, bytes]]:
+        session = await _session_on(generator)
+
+        async def kill_once_saved(body: bytes) -> None:
+            nonlocal killed_at
+            if killed_at or body.count(b"event: text") < 3:
+                return
+            assert await script.wait_until_stalled_async(10)
+            await asyncio.to_thread(_checkpointed, 3)
+            generator.process.kill()  # no clean shutdown: a crash, or a machine lost
+            killed_at = time.monotonic()
+
+        try:
+            await _send(session, generator, "Count, then crash")
+            answer = await asyncio.to_thread(_answer)
+            url = f"{follower.url}/c/{answer.chat_id}/m/{answer.id}/stream?after=0"
+            return await _timed_stream(session, url, kill_once_saved)
+        finally:
+            await session.close()
+
+    try:
+        chunks = asyncio.run(scenario())
+    finally:
+        generator.stop()
+        follower.stop()
+
+    assert killed_at
+    events = sse_events(b"".join(chunk for _, chunk in chunks))
+    assert [data for _, kind, data in events if kind == "text"] == TOKENS[:3]
+    assert events[-1][1] == "done"
+    assert events[-1][2]["status"] == "interrupted"
+    assert chunks[-1][0] - killed_at < STALE_SECONDS
+    saved = _answer()
+    assert saved.status == "interrupted"
+    assert saved.text == "".join(TOKENS[:3])
+
+
+def _checkpointed(seq: int, timeout: float = 10.0) -> None:
+    """Wait until the answer's saved content reaches `seq`."""
+    deadline = time.monotonic() + timeout
+    while _answer().stream_seq < seq:
+        assert time.monotonic() < deadline, "the answer was not checkpointed"
+        time.sleep(0.05)
