@@ -261,7 +261,9 @@ def test_the_answer_length_cap_is_the_tiers_and_a_models_lower_maximum_wins(
     model_set_enabled(model_ids=[fake_model], enabled=True)  # a registry write: cache cleared
     fake_llm.enqueue(Script(text=["two"]))
     send(alice_client, "again", fake_model, chat_id=chat.id, parent=str(answer.id))
-    wait_for_answer(Message.objects.get(chat=chat, status="streaming").id)
+    # The answer may already be complete here: find it by its parent, not by its status.
+    second = Message.objects.get(chat=chat, role="assistant", parent__parent=answer)
+    wait_for_answer(second.id)
     assert fake_llm.chat_requests[-1].json["max_tokens"] == 120
 
 
