@@ -34,7 +34,13 @@ Figures (issue 4, `make bench`):
   request), and its growth over short answers after a warm-up; as many as fit the time box
   (the output line names how many when fewer than 10,000).
 
-BENCH_STREAMING_PHASES=ttft,cpu,concurrent,wire,memory runs only some phases (for profiling).
+- new_chat_first_token_median, follow_up_first_token_median (issue 10): as a browser does it,
+  from the send request to the first `text` event of the stream it then opens, for a new
+  chat's first message (POST /c/send) and for a follow-up in that chat right after (its title
+  request is over before the follow-up is sent), the provider's tokens 5 ms apart;
+  new_chat_vs_follow_up is their ratio; *_send_response_median: the send's response alone.
+
+BENCH_STREAMING_PHASES=ttft,newchat,cpu,concurrent,wire,memory runs only some phases.
 """
 
 from __future__ import annotations
@@ -252,6 +258,7 @@ class Stream:
     status: str = ""
     error: str = ""
     answer_id: str = ""
+    chat_id: str = ""
 
     @property
     def ttft(self) -> float:
@@ -289,6 +296,7 @@ class Client:
         stream = Stream(started=time.perf_counter())
         path, stream.answer_id = await self.send(chat_id, parent_id)
         stream.sent = time.perf_counter()
+        stream.chat_id = path.split("/")[2]
         # As a browser's EventSource asks for it.
         headers = {"Accept": "text/event-stream"}
         async with self.http.get(f"{self.base}{path}?after=0", headers=headers) as response:
@@ -657,6 +665,60 @@ async def phase_ttft(ctx: Context, statements_small: int, statements_long: int) 
         statements_small == statements_long,
         "(Django CaptureQueriesContext around the test client, in-process; BEGIN/COMMIT excluded)",
     )
+
+
+NEW_CHAT_SAMPLES = 30
+NEW_CHAT_TOKENS = 20
+NEW_CHAT_PACE = 0.005
+
+
+async def _fake_idle(fake: Any, timeout: float = 30.0) -> None:
+    """Wait until the fake provider has no script left and no answer in progress."""
+    deadline = time.monotonic() + timeout
+    while fake.pending_scripts or fake.answers_in_progress:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the fake provider did not go idle")
+        await asyncio.sleep(0.01)
+
+
+async def phase_new_chat(ctx: Context) -> None:
+    """A new chat's first token against a follow-up's, each from the send request."""
+    new_chat: list[float] = []
+    follow_up: list[float] = []
+    posts: dict[str, list[float]] = {"new": [], "follow": []}
+
+    # The provider's first token comes almost at once (a provider's own delay would hide the
+    # send's cost, which is what differs: the answer starts before the send's response is
+    # rendered), and the answer still streams when the stream opens.
+    def script() -> Any:
+        return _script(NEW_CHAT_TOKENS, delay=NEW_CHAT_PACE)
+
+    for _ in range(NEW_CHAT_SAMPLES):
+        ctx.fake.enqueue(script(), _script(1))  # the answer, then a title
+        created = await ctx.client.answer("", None)
+        await _fake_idle(ctx.fake)
+        ctx.fake.enqueue(script())
+        followed = await ctx.client.answer(created.chat_id, created.answer_id)
+        for stream in (created, followed):
+            if stream.status != "complete":
+                raise RuntimeError(f"an answer ended {stream.status}")
+        new_chat.append(created.ttft)
+        follow_up.append(followed.ttft)
+        posts["new"].append(created.sent - created.started)
+        posts["follow"].append(followed.sent - followed.started)
+    ms = 1000
+    new_median = statistics.median(new_chat) * ms
+    follow_median = statistics.median(follow_up) * ms
+    comment(
+        f"{NEW_CHAT_SAMPLES} pairs (a new chat, then a follow-up in it); the provider sends "
+        f"{NEW_CHAT_TOKENS} tokens, one every {NEW_CHAT_PACE * 1000:.0f} ms"
+    )
+    report("new_chat_send_response_median", statistics.median(posts["new"]) * ms, "ms")
+    report("follow_up_send_response_median", statistics.median(posts["follow"]) * ms, "ms")
+    report("new_chat_first_token_median", new_median, "ms")
+    report("follow_up_first_token_median", follow_median, "ms")
+    ratio = new_median / follow_median
+    report("new_chat_vs_follow_up", ratio, "ratio", "<= 1.2x a follow-up's", ratio <= 1.2)
 
 
 async def _direct_cpu_round(target: Any, streams: int, tokens: int, fake: Any) -> tuple[float, int]:
@@ -1162,6 +1224,7 @@ async def bench(server: Server, fake: Any, dbname: str, conninfo: str) -> None:
         await wait_idle(server)
         phases: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("ttft", lambda: phase_ttft(ctx, len(small_sql), len(long_sql))),
+            ("newchat", lambda: phase_new_chat(ctx)),
             ("cpu", lambda: phase_cpu(ctx)),
             ("concurrent", lambda: phase_concurrent(ctx)),
             ("wire", lambda: phase_wire_and_writes(ctx)),

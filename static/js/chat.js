@@ -71,8 +71,26 @@ function follow(article) {
   });
 }
 
+// A new chat's first send answers with the chat's header (data-chat-started): from then on
+// the page is that chat's, so the composer sends to it and its body can be refreshed.
+function chatStarted(header) {
+  const section = header.closest("section.chat");
+  if (section) {
+    section.dataset.chatId = header.dataset.chatStarted;
+    section.classList.remove("chat-new");
+  }
+  const form = document.getElementById("composer");
+  if (form) {
+    form.action = header.dataset.sendUrl;
+    form.setAttribute("hx-post", header.dataset.sendUrl);
+    window.htmx.process(form);
+  }
+  header.removeAttribute("data-chat-started");
+}
+
 function init(root) {
   const scope = root instanceof Element ? root : document;
+  if (scope.matches && scope.matches("[data-chat-started]")) chatStarted(scope);
   const articles = scope.matches && scope.matches("[data-stream-url]") ? [scope] : [];
   articles.push(...scope.querySelectorAll("[data-stream-url]"));
   articles.forEach(follow);
