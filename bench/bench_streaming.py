@@ -39,6 +39,8 @@ Figures (issue 4, `make bench`):
   chat's first message (POST /c/send) and for a follow-up in that chat right after (its title
   request is over before the follow-up is sent), the provider's tokens 5 ms apart;
   new_chat_vs_follow_up is their ratio; *_send_response_median: the send's response alone.
+  The *_browser figures time the same pairs in Chromium (Playwright), from Enter in the
+  composer to the answer's first text on the page, as the issue measured them.
 
 BENCH_STREAMING_PHASES=ttft,newchat,cpu,concurrent,wire,memory runs only some phases.
 """
@@ -719,6 +721,96 @@ async def phase_new_chat(ctx: Context) -> None:
     report("follow_up_first_token_median", follow_median, "ms")
     ratio = new_median / follow_median
     report("new_chat_vs_follow_up", ratio, "ratio", "<= 1.2x a follow-up's", ratio <= 1.2)
+    await _new_chat_in_a_browser(ctx)
+
+
+NEW_CHAT_BROWSER_SAMPLES = 15
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+# In the page: the time of Enter in the composer, and when the newest answer first shows text
+# (a streamed delta, or the finished answer when it ended before its stream opened).
+FIRST_TEXT_WATCH = """
+() => {
+  window.benchEnter = null;
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") window.benchEnter = performance.now();
+  }, true);
+  window.benchArm = () => {
+    window.benchFirst = null;
+    const before = document.querySelectorAll("article.message-assistant").length;
+    const observer = new MutationObserver(() => {
+      const answers = document.querySelectorAll("article.message-assistant");
+      if (answers.length <= before) return;
+      const answer = answers[answers.length - 1];
+      const live = answer.querySelector("[data-stream-text]");
+      const text = live ? live.textContent : answer.querySelector(".message-content")?.textContent;
+      if (text && text.trim()) {
+        window.benchFirst = performance.now();
+        observer.disconnect();
+      }
+    });
+    observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+  };
+}
+"""
+
+
+async def _first_text_after_enter(page: Any, text: str) -> float:
+    await page.evaluate("window.benchArm()")
+    await page.locator("[data-send-button]:enabled").wait_for()
+    composer = page.get_by_label("Message")
+    await composer.fill(text)
+    await composer.press("Enter")
+    try:
+        await page.wait_for_function("window.benchFirst !== null")
+    except Exception:
+        comment(f"no first text on {page.url}")
+        raise
+    elapsed = await page.evaluate("window.benchFirst - window.benchEnter")
+    await page.locator("article.message-assistant.status-complete").last.wait_for()
+    return float(elapsed) / 1000
+
+
+async def _new_chat_in_a_browser(ctx: Context) -> None:
+    """The same pairs in Chromium, from Enter to the answer's first text on the page."""
+    if not Path(CHROMIUM).exists():
+        comment(f"{CHROMIUM} is missing: the browser figures are skipped")
+        return
+    from playwright.async_api import async_playwright
+
+    new_chat: list[float] = []
+    follow_up: list[float] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True
+        )
+        page = await (await browser.new_context(base_url=ctx.server.base)).new_page()
+        page.set_default_timeout(15_000)
+        for index in range(NEW_CHAT_BROWSER_SAMPLES + 1):  # the first pair warms up
+            await page.goto("/")
+            # As a person would: the page has loaded (htmx and chat.js are deferred) and is
+            # quiet before they send.
+            await page.wait_for_load_state("networkidle")
+            await page.evaluate(FIRST_TEXT_WATCH)
+            await page.get_by_label("Model").select_option(MODEL)
+            ctx.fake.enqueue(_script(NEW_CHAT_TOKENS, delay=NEW_CHAT_PACE), _script(1))
+            created = await _first_text_after_enter(page, "hi")
+            await _fake_idle(ctx.fake)
+            ctx.fake.enqueue(_script(NEW_CHAT_TOKENS, delay=NEW_CHAT_PACE))
+            followed = await _first_text_after_enter(page, "and then?")
+            await _fake_idle(ctx.fake)
+            if index:
+                new_chat.append(created)
+                follow_up.append(followed)
+        await browser.close()
+    ms = 1000
+    new_median = statistics.median(new_chat) * ms
+    follow_median = statistics.median(follow_up) * ms
+    comment(f"Chromium, {NEW_CHAT_BROWSER_SAMPLES} pairs after one to warm up, from Enter")
+    report("new_chat_first_token_browser_median", new_median, "ms")
+    report("follow_up_first_token_browser_median", follow_median, "ms")
+    ratio = new_median / follow_median
+    report("new_chat_vs_follow_up_browser", ratio, "ratio", "<= 1.2x a follow-up's", ratio <= 1.2)
 
 
 async def _direct_cpu_round(target: Any, streams: int, tokens: int, fake: Any) -> tuple[float, int]:

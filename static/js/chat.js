@@ -78,6 +78,7 @@ function chatStarted(header) {
   if (section) {
     section.dataset.chatId = header.dataset.chatStarted;
     section.classList.remove("chat-new");
+    section.removeAttribute("hx-history"); // a chat's page is kept in history like any other
   }
   const form = document.getElementById("composer");
   if (form) {

@@ -7,16 +7,16 @@ import re
 from playwright.sync_api import Locator, Page, expect
 
 from models_registry.models import Tier
-from tests.browser.test_chat_streaming import ANSWER, RECORD_ANSWER_STATES, TOKENS
+from tests.browser.test_chat_streaming import (
+    ANSWER,
+    RECORD_ANSWER_STATES,
+    TOKENS,
+    _last_answer,
+    _open_new_chat,
+)
 from tests.fake_provider import FakeProvider, Script
 
 CHAT_URL = re.compile(r"/c/[0-9a-f-]{36}/$")
-
-
-def _open_new_chat(page: Page, model_id: str) -> None:
-    page.goto("/")
-    expect(page.get_by_role("heading", name="What can I help with?")).to_be_visible()
-    page.get_by_label("Model").select_option(model_id)
 
 
 def _send(page: Page, text: str) -> None:
@@ -25,10 +25,6 @@ def _send(page: Page, text: str) -> None:
     composer = page.get_by_label("Message")
     composer.fill(text)
     composer.press("Enter")
-
-
-def _last_answer(page: Page) -> Locator:
-    return page.locator("article.message-assistant").last
 
 
 def _complete(answer: Locator) -> None:

@@ -18,13 +18,23 @@ def render(actor: User | None) -> str:
     return METER.render(Context({"actor": actor}))
 
 
+def tier_give(user: User, *, capacity: int, refill_interval_seconds: int) -> None:
+    """Put the user in a tier of its own whose bucket refills whole every interval."""
+    user.tier = Tier.objects.create(
+        slug=f"tier-{capacity}", name=f"Tier {capacity}", bucket_capacity=capacity,
+        refill_amount=capacity, refill_interval_seconds=refill_interval_seconds,
+    )  # fmt: skip
+    user.save()
+
+
+def spend(user: User, count: int) -> None:
+    for _ in range(count):
+        request_admit(user=user, bucket=Bucket.PLATFORM)
+
+
 def test_the_meter_shows_remaining_messages_and_the_next_refill(alice: User) -> None:
-    alice.tier = Tier.objects.create(
-        slug="pro", name="Pro", bucket_capacity=50, refill_amount=50, refill_interval_seconds=10800
-    )
-    alice.save()
-    for _ in range(13):
-        request_admit(user=alice, bucket=Bucket.PLATFORM)
+    tier_give(alice, capacity=50, refill_interval_seconds=10800)
+    spend(alice, 13)
 
     html = render(alice)
 
@@ -33,11 +43,8 @@ def test_the_meter_shows_remaining_messages_and_the_next_refill(alice: User) -> 
 
 
 def test_the_meter_of_an_empty_bucket_says_when_the_next_message_comes(alice: User) -> None:
-    alice.tier = Tier.objects.create(
-        slug="tiny", name="Tiny", bucket_capacity=1, refill_amount=1, refill_interval_seconds=720
-    )
-    alice.save()
-    request_admit(user=alice, bucket=Bucket.PLATFORM)
+    tier_give(alice, capacity=1, refill_interval_seconds=720)
+    spend(alice, 1)
 
     html = render(alice)
 
@@ -57,34 +64,25 @@ def render_composer_meter(user: User) -> str:
 
 
 def test_the_composer_says_when_few_messages_are_left_and_when_more_come(alice: User) -> None:
-    alice.tier = Tier.objects.create(
-        slug="pro", name="Pro", bucket_capacity=50, refill_amount=50, refill_interval_seconds=10800
-    )
-    alice.save()
-    for _ in range(44):
-        request_admit(user=alice, bucket=Bucket.PLATFORM)
+    tier_give(alice, capacity=50, refill_interval_seconds=10800)
+    spend(alice, 44)
     plenty = render_composer_meter(alice)
     assert "6 / 50 messages left" in plenty
     assert "composer-meter-low" not in plenty
 
-    request_admit(user=alice, bucket=Bucket.PLATFORM)
+    spend(alice, 1)
     low = render_composer_meter(alice)
     assert "5 messages left, next refill in 3 h" in low
     assert "composer-meter-low" in low
 
-    for _ in range(4):
-        request_admit(user=alice, bucket=Bucket.PLATFORM)
+    spend(alice, 4)
     assert "1 message left, next refill in 3 h" in render_composer_meter(alice)
-    request_admit(user=alice, bucket=Bucket.PLATFORM)
+    spend(alice, 1)
     assert "Limit reached, next message in 3 h" in render_composer_meter(alice)
 
 
 def test_a_tenth_of_a_large_allowance_is_already_little(alice: User) -> None:
-    alice.tier = Tier.objects.create(
-        slug="team", name="Team", bucket_capacity=500, refill_amount=500,
-        refill_interval_seconds=3600,
-    )  # fmt: skip
-    alice.save()
+    tier_give(alice, capacity=500, refill_interval_seconds=3600)
     ratelimit_consume(
         user_id=alice.id, bucket=Bucket.PLATFORM, cost=450, capacity=500, refill_amount=500,
         refill_interval_seconds=3600,

@@ -17,20 +17,22 @@ from ratelimit.services import ratelimit_consume, request_admit, user_tier_chang
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def regular(db: None) -> Tier:
+def _tier(slug: str, capacity: int) -> Tier:
+    """A tier whose bucket refills whole every 3 hours."""
     return Tier.objects.create(
-        slug=Tier.REGULAR, name="Regular", bucket_capacity=50, refill_amount=50,
+        slug=slug, name=slug.title(), bucket_capacity=capacity, refill_amount=capacity,
         refill_interval_seconds=10800,
     )  # fmt: skip
+
+
+@pytest.fixture
+def regular(db: None) -> Tier:
+    return _tier(Tier.REGULAR, 50)
 
 
 @pytest.fixture
 def pro(db: None) -> Tier:
-    return Tier.objects.create(
-        slug=Tier.PRO, name="Pro", bucket_capacity=500, refill_amount=500,
-        refill_interval_seconds=10800,
-    )  # fmt: skip
+    return _tier(Tier.PRO, 500)
 
 
 def spend(user: User, count: int) -> None:
@@ -41,6 +43,11 @@ def spend(user: User, count: int) -> None:
 def left(user: User) -> str:
     status = ratelimit_status(user=user)
     return f"{status.remaining} / {status.capacity}"
+
+
+def left_then_after_a_request(user: User) -> tuple[str, int]:
+    """What the meter shows, then what the next request leaves."""
+    return left(user), request_admit(user=user, bucket=Bucket.PLATFORM).remaining
 
 
 def test_a_promotion_keeps_what_was_spent(alice: User, regular: Tier, pro: Tier) -> None:
@@ -113,8 +120,7 @@ def test_a_tier_changed_by_other_means_is_reconciled_by_the_meter_and_the_next_r
     alice.tier = pro  # as the admin's user form does
     alice.save()
 
-    assert left(alice) == "499 / 500"
-    assert request_admit(user=alice, bucket=Bucket.PLATFORM).remaining == 498
+    assert left_then_after_a_request(alice) == ("499 / 500", 498)
 
 
 def test_a_tier_whose_capacity_is_edited_carries_its_users_buckets_over(
@@ -125,8 +131,7 @@ def test_a_tier_whose_capacity_is_edited_carries_its_users_buckets_over(
     regular.bucket_capacity = 100
     regular.save()
 
-    assert left(alice) == "90 / 100"
-    assert request_admit(user=alice, bucket=Bucket.PLATFORM).remaining == 89
+    assert left_then_after_a_request(alice) == ("90 / 100", 89)
 
 
 def test_a_row_written_before_capacities_were_stored_is_taken_as_it_is(
@@ -135,8 +140,7 @@ def test_a_row_written_before_capacities_were_stored_is_taken_as_it_is(
     spend(alice, 3)
     UserRateLimit.objects.filter(user=alice).update(capacity=None)
 
-    assert left(alice) == "47 / 50"
-    assert request_admit(user=alice, bucket=Bucket.PLATFORM).remaining == 46
+    assert left_then_after_a_request(alice) == ("47 / 50", 46)
 
 
 def test_status_agrees_with_the_statement_while_the_capacity_keeps_changing(alice: User) -> None:
