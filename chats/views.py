@@ -253,11 +253,10 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
     if not turn.chat_created:
         return render(request, "chats/_turn.html", context)
     # A new chat answers like a follow-up (the turn, whose stream the page opens at once) and
-    # turns the home page into the chat's: its header, URL and the composer's target. The
-    # sidebar is refreshed after that, not before the stream opens.
+    # turns the home page into the chat's: its header, URL and the composer's target (chat.js,
+    # which also refreshes the sidebar once the stream has started).
     response = render(request, "chats/new.html#chat-started", context)
     response["HX-Push-Url"] = reverse("chat_detail", args=[turn.chat.id])
-    response["HX-Trigger-After-Settle"] = "chats-changed"
     return response
 
 

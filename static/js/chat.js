@@ -71,6 +71,10 @@ function follow(article) {
   });
 }
 
+// The sidebar learns of a new chat a moment after its answer's stream has opened: fetched at
+// once, the list competed with the stream's start (its first token came ~10 ms later).
+const SIDEBAR_REFRESH_DELAY_MS = 300;
+
 // A new chat's first send answers with the chat's header (data-chat-started): from then on
 // the page is that chat's, so the composer sends to it and its body can be refreshed.
 function chatStarted(header) {
@@ -87,6 +91,7 @@ function chatStarted(header) {
     window.htmx.process(form);
   }
   header.removeAttribute("data-chat-started");
+  window.setTimeout(() => window.htmx.trigger(document.body, "chats-changed"), SIDEBAR_REFRESH_DELAY_MS);
 }
 
 function init(root) {

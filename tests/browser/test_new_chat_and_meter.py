@@ -31,6 +31,14 @@ def _complete(answer: Locator) -> None:
     expect(answer).to_have_class(re.compile(r"(^|\s)status-complete(\s|$)"))
 
 
+def _send_and_finish(page: Page, text: str, *, sent: int) -> None:
+    """Send the chat's `sent`-th message and wait until its own answer is complete."""
+    _send(page, text)
+    expect(page.locator("#composer-error")).to_be_empty()
+    expect(page.locator("article.message-user")).to_have_count(sent)
+    _complete(_last_answer(page))
+
+
 def test_a_new_chat_from_the_home_page_streams_and_becomes_the_chats_page(
     page: Page, fake_model: str, fake_llm: FakeProvider
 ) -> None:
@@ -44,6 +52,9 @@ def test_a_new_chat_from_the_home_page_streams_and_becomes_the_chats_page(
     answer = _last_answer(page)
     expect(page).to_have_url(CHAT_URL)
     expect(page.locator("section.chat h1.chat-title-text")).to_have_text("Spell the alphabet")
+    expect(page.locator("#chat-list [data-chat-link]")).to_have_text(
+        [re.compile("Spell the alphabet|Alphabet")]  # the sidebar lists it, titled or not yet
+    )
     _complete(answer)
     expect(answer.locator(".message-content")).to_have_text(ANSWER)
     states: list[str] = page.evaluate("window.answerStates")
@@ -78,14 +89,12 @@ def test_the_meter_goes_down_with_every_send_without_a_reload(
     page.evaluate("window.notReloaded = true")
 
     fake_llm.enqueue(Script(text="First."), Script(text="A title"))
-    _send(page, "One")
-    _complete(_last_answer(page))
+    _send_and_finish(page, "One", sent=1)
     expect(meter).to_contain_text("99 / 100 messages left")
-    for count, text in ((98, "Two"), (97, "Three")):
+    for sent, text in ((2, "Two"), (3, "Three")):
         fake_llm.enqueue(Script(text=f"Answer {text}."))
-        _send(page, text)
-        _complete(_last_answer(page))
-        expect(meter).to_contain_text(f"{count} / 100 messages left")
+        _send_and_finish(page, text, sent=sent)
+        expect(meter).to_contain_text(f"{100 - sent} / 100 messages left")
 
     menu_meter = page.locator("[data-ratelimit-meter=platform]")
     expect(menu_meter).to_contain_text("97 / 100 messages left")
@@ -103,12 +112,10 @@ def test_the_composer_says_when_few_messages_are_left(
     expect(meter).to_contain_text("7 / 7 messages left")
 
     fake_llm.enqueue(Script(text="First."), Script(text="A title"))
-    _send(page, "One")
-    _complete(_last_answer(page))
+    _send_and_finish(page, "One", sent=1)
     expect(meter).to_contain_text("6 / 7 messages left")
 
     fake_llm.enqueue(Script(text="Second."))
-    _send(page, "Two")
-    _complete(_last_answer(page))
+    _send_and_finish(page, "Two", sent=2)
     expect(meter).to_have_text("5 messages left, next refill in 12 min")
     expect(meter).to_have_class(re.compile(r"composer-meter-low"))
