@@ -795,7 +795,11 @@ async def _new_chat_in_a_browser(ctx: Context) -> None:
             await page.get_by_label("Model").select_option(MODEL)
             ctx.fake.enqueue(_script(NEW_CHAT_TOKENS, delay=NEW_CHAT_PACE), _script(1))
             created = await _first_text_after_enter(page, "hi")
-            await _fake_idle(ctx.fake)
+            await _fake_idle(ctx.fake)  # the title, generated after the answer
+            # The sidebar lists the new chat (chat.js fetches it a moment after the start):
+            # that request must not land in the follow-up's measurement.
+            path = urlsplit(page.url).path
+            await page.locator(f'#chat-list a[href="{path}"]').wait_for()
             ctx.fake.enqueue(_script(NEW_CHAT_TOKENS, delay=NEW_CHAT_PACE))
             followed = await _first_text_after_enter(page, "and then?")
             await _fake_idle(ctx.fake)
