@@ -43,5 +43,6 @@ test: install chromium lint
 bench: install
 	$(PY) scripts/devdb.py -- $(PY) bench/run.py
 
+# Stops the embedded cluster if it runs and deletes it (var/postgres, or its home as root).
 clean-db:
-	rm -rf var/postgres
+	$(if $(wildcard $(PY)),$(PY),$(PYTHON)) scripts/devdb.py --clean

@@ -1,8 +1,8 @@
 """Daphne for the benches: `python -m vero.serve ARGS` on `vero.asgi:application`.
 
-The same server as `make run`'s, with one difference: static file URLs resolve through the
-plain storage (as in tests/live_server.py), so pages render without a collectstatic manifest,
-which `make bench` does not build.
+The same server as `make run`'s, with one difference: static files are served from the source
+folders through the finders (as in tests/live_server.py), so pages render, and their scripts
+load in the browser phase, without the collectstatic `make bench` does not run.
 
 Usage: python bench/_server.py -b 127.0.0.1 -p PORT vero.asgi:application
 """
@@ -21,12 +21,9 @@ def main(argv: list[str]) -> None:
     import django
 
     django.setup()
-    from django.conf import settings
+    from tests.live_server import use_source_static_files
 
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    use_source_static_files()
 
     from vero.serve import serve
 

@@ -34,7 +34,15 @@ Figures (issue 4, `make bench`):
   request), and its growth over short answers after a warm-up; as many as fit the time box
   (the output line names how many when fewer than 10,000).
 
-BENCH_STREAMING_PHASES=ttft,cpu,concurrent,wire,memory runs only some phases (for profiling).
+- new_chat_first_token_median, follow_up_first_token_median (issue 10): as a browser does it,
+  from the send request to the first `text` event of the stream it then opens, for a new
+  chat's first message (POST /c/send) and for a follow-up in that chat right after (its title
+  request is over before the follow-up is sent), the provider's tokens 5 ms apart;
+  new_chat_vs_follow_up is their ratio; *_send_response_median: the send's response alone.
+  The *_browser figures time the same pairs in Chromium (Playwright), from Enter in the
+  composer to the answer's first text on the page, as the issue measured them.
+
+BENCH_STREAMING_PHASES=ttft,newchat,cpu,concurrent,wire,memory runs only some phases.
 """
 
 from __future__ import annotations
@@ -252,6 +260,7 @@ class Stream:
     status: str = ""
     error: str = ""
     answer_id: str = ""
+    chat_id: str = ""
 
     @property
     def ttft(self) -> float:
@@ -289,6 +298,7 @@ class Client:
         stream = Stream(started=time.perf_counter())
         path, stream.answer_id = await self.send(chat_id, parent_id)
         stream.sent = time.perf_counter()
+        stream.chat_id = path.split("/")[2]
         # As a browser's EventSource asks for it.
         headers = {"Accept": "text/event-stream"}
         async with self.http.get(f"{self.base}{path}?after=0", headers=headers) as response:
@@ -657,6 +667,154 @@ async def phase_ttft(ctx: Context, statements_small: int, statements_long: int) 
         statements_small == statements_long,
         "(Django CaptureQueriesContext around the test client, in-process; BEGIN/COMMIT excluded)",
     )
+
+
+NEW_CHAT_SAMPLES = 30
+NEW_CHAT_TOKENS = 20
+NEW_CHAT_PACE = 0.005
+
+
+async def _fake_idle(fake: Any, timeout: float = 30.0) -> None:
+    """Wait until the fake provider has no script left and no answer in progress."""
+    deadline = time.monotonic() + timeout
+    while fake.pending_scripts or fake.answers_in_progress:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the fake provider did not go idle")
+        await asyncio.sleep(0.01)
+
+
+async def phase_new_chat(ctx: Context) -> None:
+    """A new chat's first token against a follow-up's, each from the send request."""
+    new_chat: list[float] = []
+    follow_up: list[float] = []
+    posts: dict[str, list[float]] = {"new": [], "follow": []}
+
+    # The provider's first token comes almost at once (a provider's own delay would hide the
+    # send's cost, which is what differs: the answer starts before the send's response is
+    # rendered), and the answer still streams when the stream opens.
+    def script() -> Any:
+        return _script(NEW_CHAT_TOKENS, delay=NEW_CHAT_PACE)
+
+    for _ in range(NEW_CHAT_SAMPLES):
+        ctx.fake.enqueue(script(), _script(1))  # the answer, then a title
+        created = await ctx.client.answer("", None)
+        await _fake_idle(ctx.fake)
+        ctx.fake.enqueue(script())
+        followed = await ctx.client.answer(created.chat_id, created.answer_id)
+        for stream in (created, followed):
+            if stream.status != "complete":
+                raise RuntimeError(f"an answer ended {stream.status}")
+        new_chat.append(created.ttft)
+        follow_up.append(followed.ttft)
+        posts["new"].append(created.sent - created.started)
+        posts["follow"].append(followed.sent - followed.started)
+    ms = 1000
+    new_median = statistics.median(new_chat) * ms
+    follow_median = statistics.median(follow_up) * ms
+    comment(
+        f"{NEW_CHAT_SAMPLES} pairs (a new chat, then a follow-up in it); the provider sends "
+        f"{NEW_CHAT_TOKENS} tokens, one every {NEW_CHAT_PACE * 1000:.0f} ms"
+    )
+    report("new_chat_send_response_median", statistics.median(posts["new"]) * ms, "ms")
+    report("follow_up_send_response_median", statistics.median(posts["follow"]) * ms, "ms")
+    report("new_chat_first_token_median", new_median, "ms")
+    report("follow_up_first_token_median", follow_median, "ms")
+    ratio = new_median / follow_median
+    report("new_chat_vs_follow_up", ratio, "ratio", "<= 1.2x a follow-up's", ratio <= 1.2)
+    await _new_chat_in_a_browser(ctx)
+
+
+NEW_CHAT_BROWSER_SAMPLES = 15
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+# In the page: the time of Enter in the composer, and when the newest answer first shows text
+# (a streamed delta, or the finished answer when it ended before its stream opened).
+FIRST_TEXT_WATCH = """
+() => {
+  window.benchEnter = null;
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") window.benchEnter = performance.now();
+  }, true);
+  window.benchArm = () => {
+    window.benchFirst = null;
+    const before = document.querySelectorAll("article.message-assistant").length;
+    const observer = new MutationObserver(() => {
+      const answers = document.querySelectorAll("article.message-assistant");
+      if (answers.length <= before) return;
+      const answer = answers[answers.length - 1];
+      const live = answer.querySelector("[data-stream-text]");
+      const text = live ? live.textContent : answer.querySelector(".message-content")?.textContent;
+      if (text && text.trim()) {
+        window.benchFirst = performance.now();
+        observer.disconnect();
+      }
+    });
+    observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+  };
+}
+"""
+
+
+async def _first_text_after_enter(page: Any, text: str) -> float:
+    await page.evaluate("window.benchArm()")
+    await page.locator("[data-send-button]:enabled").wait_for()
+    composer = page.get_by_label("Message")
+    await composer.fill(text)
+    await composer.press("Enter")
+    try:
+        await page.wait_for_function("window.benchFirst !== null")
+    except Exception:
+        comment(f"no first text on {page.url}")
+        raise
+    elapsed = await page.evaluate("window.benchFirst - window.benchEnter")
+    await page.locator("article.message-assistant.status-complete").last.wait_for()
+    return float(elapsed) / 1000
+
+
+async def _new_chat_in_a_browser(ctx: Context) -> None:
+    """The same pairs in Chromium, from Enter to the answer's first text on the page."""
+    if not Path(CHROMIUM).exists():
+        comment(f"{CHROMIUM} is missing: the browser figures are skipped")
+        return
+    from playwright.async_api import async_playwright
+
+    new_chat: list[float] = []
+    follow_up: list[float] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True
+        )
+        page = await (await browser.new_context(base_url=ctx.server.base)).new_page()
+        page.set_default_timeout(15_000)
+        for index in range(NEW_CHAT_BROWSER_SAMPLES + 1):  # the first pair warms up
+            await page.goto("/")
+            # As a person would: the page has loaded (htmx and chat.js are deferred) and is
+            # quiet before they send.
+            await page.wait_for_load_state("networkidle")
+            await page.evaluate(FIRST_TEXT_WATCH)
+            await page.get_by_label("Model").select_option(MODEL)
+            ctx.fake.enqueue(_script(NEW_CHAT_TOKENS, delay=NEW_CHAT_PACE), _script(1))
+            created = await _first_text_after_enter(page, "hi")
+            await _fake_idle(ctx.fake)  # the title, generated after the answer
+            # The sidebar lists the new chat (chat.js fetches it a moment after the start):
+            # that request must not land in the follow-up's measurement.
+            path = urlsplit(page.url).path
+            await page.locator(f'#chat-list a[href="{path}"]').wait_for()
+            ctx.fake.enqueue(_script(NEW_CHAT_TOKENS, delay=NEW_CHAT_PACE))
+            followed = await _first_text_after_enter(page, "and then?")
+            await _fake_idle(ctx.fake)
+            if index:
+                new_chat.append(created)
+                follow_up.append(followed)
+        await browser.close()
+    ms = 1000
+    new_median = statistics.median(new_chat) * ms
+    follow_median = statistics.median(follow_up) * ms
+    comment(f"Chromium, {NEW_CHAT_BROWSER_SAMPLES} pairs after one to warm up, from Enter")
+    report("new_chat_first_token_browser_median", new_median, "ms")
+    report("follow_up_first_token_browser_median", follow_median, "ms")
+    ratio = new_median / follow_median
+    report("new_chat_vs_follow_up_browser", ratio, "ratio", "<= 1.2x a follow-up's", ratio <= 1.2)
 
 
 async def _direct_cpu_round(target: Any, streams: int, tokens: int, fake: Any) -> tuple[float, int]:
@@ -1162,6 +1320,7 @@ async def bench(server: Server, fake: Any, dbname: str, conninfo: str) -> None:
         await wait_idle(server)
         phases: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("ttft", lambda: phase_ttft(ctx, len(small_sql), len(long_sql))),
+            ("newchat", lambda: phase_new_chat(ctx)),
             ("cpu", lambda: phase_cpu(ctx)),
             ("concurrent", lambda: phase_concurrent(ctx)),
             ("wire", lambda: phase_wire_and_writes(ctx)),

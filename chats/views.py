@@ -53,7 +53,8 @@ from models_registry.selectors import (
     models_usable_for_user,
     tier_for_user,
 )
-from ratelimit.services import request_admit
+from ratelimit.models import Bucket
+from ratelimit.services import Decision, request_admit
 from vero.http import VeroRequest
 
 # Above this many messages the tree map is left out of the page (it would dwarf the chat).
@@ -180,11 +181,13 @@ def answer_start(
     )
 
 
-def admission_refusal(request: VeroRequest, user: User, target: CallTarget) -> HttpResponse | None:
-    """Consume one request from the user's bucket; the 429 to answer when it is empty."""
+def admission_decide(
+    request: VeroRequest, user: User, target: CallTarget
+) -> Decision | HttpResponse:
+    """Consume one request from the user's bucket: the decision, or the 429 when it is empty."""
     decision = request_admit(user=user, bucket=_bucket(target))
     if decision.allowed:
-        return None
+        return decision
     retry_after = decision.retry_after_seconds
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     return error_response(request, decision.message, status=429, **headers)
@@ -201,8 +204,8 @@ def call_target_admitted(
         target = resolve(user, model_id)
     except ResolutionError as error:
         return error_response(request, str(error), status=400)
-    refusal = admission_refusal(request, user, target)
-    return refusal if refusal is not None else target
+    admitted = admission_decide(request, user, target)
+    return admitted if isinstance(admitted, HttpResponse) else target
 
 
 @require_POST
@@ -220,9 +223,9 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
     except ResolutionError as error:
         return error_response(request, str(error), status=400)
     user = actor_ensure(request)
-    refusal = admission_refusal(request, user, target)
-    if refusal is not None:
-        return refusal
+    admitted = admission_decide(request, user, target)
+    if isinstance(admitted, HttpResponse):
+        return admitted
     try:
         turn = message_send(
             user_id=user.id,
@@ -244,21 +247,23 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
         reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
         with_title=turn.chat_created,
     )
-    chat_url = reverse("chat_detail", args=[turn.chat.id])
     if not request.htmx:  # type: ignore[attr-defined]
-        return redirect(chat_url)
-    if turn.chat_created:
-        response = _chat_page(request, turn.chat)
-        response["HX-Push-Url"] = chat_url
-        response["HX-Retarget"] = "#main"
-        response["HX-Reswap"] = "innerHTML"
-        response["HX-Trigger"] = "chats-changed"
-        return response
-    return render(
-        request,
-        "chats/_turn.html",
-        {"chat": turn.chat, "question": turn.question, "answer": turn.answer},
-    )
+        return redirect("chat_detail", turn.chat.id)
+    context = {
+        "chat": turn.chat,
+        "question": turn.question,
+        "answer": turn.answer,
+        # The meters on the page follow the bucket this send took from (the platform's).
+        "sent_status": admitted.status if admitted.bucket == Bucket.PLATFORM else None,
+    }
+    if not turn.chat_created:
+        return render(request, "chats/_turn.html", context)
+    # A new chat answers like a follow-up (the turn, whose stream the page opens at once) and
+    # turns the home page into the chat's: its header, URL and the composer's target (chat.js,
+    # which also refreshes the sidebar once the stream has started).
+    response = render(request, "chats/new.html#chat-started", context)
+    response["HX-Push-Url"] = reverse("chat_detail", args=[turn.chat.id])
+    return response
 
 
 @require_POST

@@ -1,6 +1,7 @@
 """What a bucket is, independent of storage: its configuration, the refill rule, and the words.
 
-`refill` is the Python twin of the refill in `services.CONSUME_SQL`; the tests hold them equal.
+`carry` and `refill` are the Python twins of the same steps in `services.CONSUME_SQL`; the
+tests hold them equal.
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ class BucketConfig:
 class Refilled:
     tokens: int
     refilled_at: datetime
+
+
+def carry(*, tokens: int, stored_capacity: int | None, capacity: int) -> int:
+    """Return the tokens of a bucket counted against `stored_capacity`, under `capacity`.
+
+    When a tier (or its capacity) changes, what was spent stays spent: remaining = capacity -
+    (stored capacity - tokens), within [0, capacity]. So 49 of 50 becomes 499 of 500 (a
+    promotion gives the difference at once) and 480 of 500 becomes 30 of 50. A row stored
+    without its capacity is taken as counted against the current one.
+    """
+    spent = (capacity if stored_capacity is None else stored_capacity) - tokens
+    return max(0, min(capacity, capacity - spent))
 
 
 def refill(*, tokens: int, refilled_at: datetime, config: BucketConfig, now: datetime) -> Refilled:

@@ -19,8 +19,10 @@ class UserRateLimit(models.Model):
     `refill_interval_seconds` since `refilled_at`, which is what a tier says ("20 messages every
     hour") and what the meter shows ("refills in 3 h"); integers also keep the arithmetic exact
     (no 49.999 token that refuses a request). `refilled_at` moves by whole intervals, so a
-    partial interval is never lost. The capacity and refill rate are not stored: they come from
-    the user's tier or from settings at each request, so changing a tier applies at once.
+    partial interval is never lost. The capacity and refill rate come from the user's tier or
+    from settings at each request, so changing a tier applies at once; the capacity the tokens
+    were counted against is stored too, so that when it changes what was spent stays spent
+    (`buckets.carry`: 49 of 50 left becomes 499 of 500, not 49 of 500).
     """
 
     # No index of its own: the unique (user, bucket) index serves every lookup by user.
@@ -32,6 +34,11 @@ class UserRateLimit(models.Model):
     )
     bucket = models.CharField(max_length=16, choices=Bucket.choices)
     tokens = models.IntegerField(help_text="Tokens left after the last request.")
+    capacity = models.IntegerField(
+        null=True,
+        help_text="The capacity `tokens` was counted against (empty: written before it was "
+        "stored, taken as the current one).",
+    )
     refilled_at = models.DateTimeField(
         help_text="When the current refill interval started (the last refill, or the moment "
         "the bucket was last full)."

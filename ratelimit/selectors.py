@@ -13,8 +13,11 @@ from django.utils import timezone
 from accounts.models import User
 from models_registry.models import Tier
 from models_registry.selectors import tier_for_user
-from ratelimit.buckets import BucketConfig, noun, refill, wait_humanize
+from ratelimit.buckets import BucketConfig, carry, noun, refill, wait_humanize
 from ratelimit.models import Bucket, UserRateLimit
+
+# The composer says how many messages are left from this many (or a tenth of the capacity).
+LOW_REMAINING = 5
 
 
 @dataclass(frozen=True)
@@ -50,20 +53,39 @@ class BucketStatus:
 
     @property
     def low_mark(self) -> int:
-        """Below this the meter shows as low (a fifth of the capacity)."""
-        return max(1, self.capacity // 5)
+        """At or below this little is left: 5 messages, or a tenth of a larger capacity."""
+        return min(self.capacity, max(LOW_REMAINING, self.capacity // 10))
+
+    @property
+    def is_low(self) -> bool:
+        """Whether the composer should say how little is left (never for a full bucket)."""
+        return not self.is_full and self.remaining <= self.low_mark
+
+    @property
+    def count(self) -> str:
+        """Say what is left: "37 / 50 messages left"."""
+        return f"{self.remaining} / {self.capacity} {noun(bucket=self.bucket, count=2)} left"
 
     @property
     def summary(self) -> str:
         """Say the status: "37 / 50 messages left · refills in 3 h", or when a refill is due."""
         if self.is_empty:
-            if not self.refill_in:
-                return (
-                    f"Limit reached: your plan allows no more {noun(bucket=self.bucket, count=2)}"
-                )
-            return f"Limit reached, next {noun(bucket=self.bucket, count=1)} in {self.refill_in}"
-        text = f"{self.remaining} / {self.capacity} {noun(bucket=self.bucket, count=2)} left"
-        return f"{text} · refills in {self.refill_in}" if self.refill_in else text
+            return self._limit_reached
+        return f"{self.count} · refills in {self.refill_in}" if self.refill_in else self.count
+
+    @property
+    def low_note(self) -> str:
+        """What the composer says when little is left: "3 messages left, next refill in 12 min"."""
+        if self.is_empty:
+            return self._limit_reached
+        text = f"{self.remaining} {noun(bucket=self.bucket, count=self.remaining)} left"
+        return f"{text}, next refill in {self.refill_in}" if self.refill_in else text
+
+    @property
+    def _limit_reached(self) -> str:
+        if not self.refill_in:
+            return f"Limit reached: your plan allows no more {noun(bucket=self.bucket, count=2)}"
+        return f"Limit reached, next {noun(bucket=self.bucket, count=1)} in {self.refill_in}"
 
 
 def _tier_config(tier: Tier | None) -> BucketConfig:
@@ -118,7 +140,8 @@ def bucket_status_from_row(
             refill_amount=config.refill_amount,
             now=now,
         )
-    state = refill(tokens=row.tokens, refilled_at=row.refilled_at, config=config, now=now)
+    tokens = carry(tokens=row.tokens, stored_capacity=row.capacity, capacity=config.capacity)
+    state = refill(tokens=tokens, refilled_at=row.refilled_at, config=config, now=now)
     refills = state.tokens < config.capacity and config.refill_amount > 0
     interval = max(1, config.refill_interval_seconds)
     return BucketStatus(

@@ -7,18 +7,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts.models import User
-from ratelimit.buckets import BucketConfig, noun, seconds_until, wait_humanize
+from models_registry.models import Tier
+from ratelimit.buckets import BucketConfig, carry, noun, refill, seconds_until, wait_humanize
 from ratelimit.models import Bucket, UserRateLimit
-from ratelimit.selectors import bucket_config
+from ratelimit.selectors import BucketStatus, bucket_config
 
 # Check and consume in one statement, so the row lock taken by ON CONFLICT DO UPDATE serialises
 # concurrent requests on a bucket and each sees the tokens the previous one left: a bucket of
 # capacity C admits at most C requests between refills, whatever the concurrency. The refill is
 # computed here from the stored row, never from a value read earlier by Python.
 # - No row yet: the bucket starts full, so the first request leaves capacity - cost.
+# - The row stores the capacity its tokens were counted against; when the tier's capacity
+#   differs (the tier was changed, or edited, by any means), what was spent stays spent
+#   (`buckets.carry`) before the refill is added.
 # - A refused request stores the refilled state with no cost taken, which loses nothing (the
 #   refill anchor moves by whole intervals only, and only while the bucket is not full).
 # - `last_admitted` carries this statement's decision to RETURNING, which in PostgreSQL 15 sees
@@ -43,14 +48,15 @@ WITH p AS MATERIALIZED (
                 THEN set_config('synchronous_commit', 'off', true) END AS commit_mode
 )
 INSERT INTO ratelimit_userratelimit AS b
-    (user_id, bucket, tokens, refilled_at, last_request_at, last_admitted)
+    (user_id, bucket, tokens, capacity, refilled_at, last_request_at, last_admitted)
 SELECT p.user_id, p.bucket,
        CASE WHEN p.capacity >= p.cost THEN p.capacity - p.cost ELSE p.capacity END,
-       p.now, p.now, p.capacity >= p.cost
+       p.capacity, p.now, p.now, p.capacity >= p.cost
 FROM p
 ON CONFLICT (user_id, bucket) DO UPDATE SET
-    (tokens, refilled_at, last_request_at, last_admitted) = (
+    (tokens, capacity, refilled_at, last_request_at, last_admitted) = (
         SELECT CASE WHEN r.tokens >= p.cost THEN r.tokens - p.cost ELSE r.tokens END,
+               p.capacity,
                CASE WHEN r.tokens >= p.capacity THEN p.now ELSE r.refilled_at END,
                p.now,
                r.tokens >= p.cost
@@ -58,10 +64,13 @@ ON CONFLICT (user_id, bucket) DO UPDATE SET
         CROSS JOIN LATERAL (
             SELECT GREATEST(
                 0, floor(extract(epoch FROM p.now - b.refilled_at) / p.refill_interval_seconds)
-            )::bigint AS intervals
+            )::bigint AS intervals,
+            GREATEST(0, LEAST(
+                p.capacity, p.capacity - (COALESCE(b.capacity, p.capacity) - b.tokens)
+            )) AS carried
         ) AS n
         CROSS JOIN LATERAL (
-            SELECT LEAST(p.capacity, b.tokens + n.intervals * p.refill_amount)::integer AS tokens,
+            SELECT LEAST(p.capacity, n.carried + n.intervals * p.refill_amount)::integer AS tokens,
                    b.refilled_at + n.intervals * make_interval(secs => p.refill_interval_seconds)
                        AS refilled_at
         ) AS r
@@ -84,6 +93,20 @@ class Decision:
     retry_after_seconds: int | None
     # When the next refill lands; None when the bucket is full or never refills.
     next_refill_at: datetime | None
+    refill_amount: int
+    decided_at: datetime
+
+    @property
+    def status(self) -> BucketStatus:
+        """What the bucket holds after this decision, as the meter shows it."""
+        return BucketStatus(
+            bucket=self.bucket,
+            remaining=self.remaining,
+            capacity=self.capacity,
+            next_refill_at=self.next_refill_at,
+            refill_amount=self.refill_amount,
+            now=self.decided_at,
+        )
 
     @property
     def message(self) -> str:
@@ -169,6 +192,8 @@ def _decision(
             tokens=tokens, wanted=cost, refilled_at=refilled_at, config=config, now=now
         ),
         next_refill_at=refilled_at + timedelta(seconds=interval) if refills else None,
+        refill_amount=config.refill_amount,
+        decided_at=now,
     )
 
 
@@ -189,6 +214,37 @@ def request_admit(*, user: User, bucket: str, cost: int | None = None) -> Decisi
         refill_amount=config.refill_amount,
         refill_interval_seconds=config.refill_interval_seconds,
     )
+
+
+def user_tier_change(*, user: User, tier: Tier | None, now: datetime | None = None) -> None:
+    """Put the user in `tier` (None: the default tier); their platform bucket follows it.
+
+    What was spent under the old tier stays spent (`buckets.carry`): with 49 of 50 left, a
+    move to a tier of 500 leaves 499, and with 480 of 500 left, a move to one of 50 leaves 30.
+    The refills due under the old tier are added first. A tier changed by other means (the
+    admin's user form, a tier's capacity edited) is reconciled the same way by the next
+    request's statement and by the meter, from the capacity the row stores.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = (
+            UserRateLimit.objects.select_for_update()
+            .filter(user_id=user.id, bucket=Bucket.PLATFORM)
+            .first()
+        )
+        old = bucket_config(user=user, bucket=Bucket.PLATFORM)
+        user.tier = tier
+        user.save(update_fields=["tier"])
+        if row is None:  # a full bucket, whatever its capacity
+            return
+        new = bucket_config(user=user, bucket=Bucket.PLATFORM)
+        tokens = carry(tokens=row.tokens, stored_capacity=row.capacity, capacity=old.capacity)
+        state = refill(tokens=tokens, refilled_at=row.refilled_at, config=old, now=now)
+        row.tokens = carry(tokens=state.tokens, stored_capacity=old.capacity, capacity=new.capacity)
+        row.capacity = new.capacity
+        # A bucket that is now full banks no time, as in the statement.
+        row.refilled_at = now if row.tokens >= new.capacity else state.refilled_at
+        row.save(update_fields=["tokens", "capacity", "refilled_at"])
 
 
 def ratelimit_reset(*, user_id: uuid.UUID, bucket: str | None = None) -> int:

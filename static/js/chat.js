@@ -131,8 +131,32 @@ function follow(article) {
   connect();
 }
 
+// The sidebar learns of a new chat a moment after its answer's stream has opened: fetched at
+// once, the list competed with the stream's start (its first token came ~10 ms later).
+const SIDEBAR_REFRESH_DELAY_MS = 300;
+
+// A new chat's first send answers with the chat's header (data-chat-started): from then on
+// the page is that chat's, so the composer sends to it and its body can be refreshed.
+function chatStarted(header) {
+  const section = header.closest("section.chat");
+  if (section) {
+    section.dataset.chatId = header.dataset.chatStarted;
+    section.classList.remove("chat-new");
+    section.removeAttribute("hx-history"); // a chat's page is kept in history like any other
+  }
+  const form = document.getElementById("composer");
+  if (form) {
+    form.action = header.dataset.sendUrl;
+    form.setAttribute("hx-post", header.dataset.sendUrl);
+    window.htmx.process(form);
+  }
+  header.removeAttribute("data-chat-started");
+  window.setTimeout(() => window.htmx.trigger(document.body, "chats-changed"), SIDEBAR_REFRESH_DELAY_MS);
+}
+
 function init(root) {
   const scope = root instanceof Element ? root : document;
+  if (scope.matches && scope.matches("[data-chat-started]")) chatStarted(scope);
   const articles = scope.matches && scope.matches("[data-stream-url]") ? [scope] : [];
   articles.push(...scope.querySelectorAll("[data-stream-url]"));
   articles.forEach(follow);
