@@ -212,6 +212,9 @@ document.addEventListener("htmx:afterRequest", (event) => {
   if (form instanceof HTMLFormElement && form.matches("[data-composer]") && sent) {
     const text = form.querySelector("[data-composer-text]");
     if (text) { text.value = ""; text.style.height = "auto"; }
+    // htmx re-enabled Send when the request ended, but the turn's answer is swapped in only
+    // after the settle delay: until then an Enter would send a second turn (a 409).
+    setGenerating(true);
   }
 });
 
