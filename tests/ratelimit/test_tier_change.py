@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from random import Random
+from typing import Any
 
 import pytest
-from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
 
@@ -172,7 +172,7 @@ def test_status_agrees_with_the_statement_while_the_capacity_keeps_changing(alic
             assert decision.next_refill_at == before.next_refill_at
 
 
-def _admin_sets_tier(admin_client: Client, user: User, tier: object) -> HttpResponse:
+def _admin_sets_tier(admin_client: Client, user: User, tier: object) -> Any:
     """Post the admin's user change form as it stands, with `tier` chosen."""
     data = {
         "email": user.email,
