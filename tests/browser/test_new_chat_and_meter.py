@@ -119,3 +119,25 @@ def test_the_composer_says_when_few_messages_are_left(
     _send_and_finish(page, "Two", sent=2)
     expect(meter).to_have_text("5 messages left, next refill in 12 min")
     expect(meter).to_have_class(re.compile(r"composer-meter-low"))
+
+
+def test_the_meter_goes_down_when_an_answer_is_regenerated_without_a_reload(
+    page: Page, fake_model: str, fake_llm: FakeProvider
+) -> None:
+    _open_new_chat(page, fake_model)
+    fake_llm.enqueue(Script(text="First."), Script(text="A title"))
+    _send_and_finish(page, "One", sent=1)
+    meter = page.locator("[data-composer-meter]")
+    expect(meter).to_contain_text("99 / 100 messages left")
+    fake_llm.wait_for_requests(2)  # the answer, then the title: the next script is ours
+    page.evaluate("window.notReloaded = true")
+
+    fake_llm.enqueue(Script(text="Second."))
+    _last_answer(page).get_by_role("button", name="Regenerate", exact=True).click()
+
+    expect(_last_answer(page).locator(".message-content")).to_have_text("Second.")
+    expect(meter).to_contain_text("98 / 100 messages left")
+    expect(page.locator("[data-ratelimit-meter=platform]")).to_contain_text(
+        "98 / 100 messages left"
+    )
+    assert page.evaluate("window.notReloaded") is True
