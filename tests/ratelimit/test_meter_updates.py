@@ -18,7 +18,8 @@ from django.utils import timezone
 from accounts.models import User
 from chats.models import Chat, Message
 from ratelimit.models import Bucket, UserRateLimit
-from tests.chats.helpers import send, wait_for_answer, wait_for_title
+from tests.chats.helpers import send, wait_for_answer
+from tests.chats.test_tree_views import _chat_with_answer
 from tests.fake_provider import Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,49 +44,27 @@ def meters(response: Any) -> tuple[str | None, str | None]:
     )
 
 
-def _chat_with_answer(client: Client, model: str, fake_llm: Any) -> tuple[Chat, Message, Message]:
-    """A chat of one answered question: one message spent, 99 / 100 left."""
-    fake_llm.enqueue(Script(text="First answer."), Script(text="Title"))
-    send(client, "Question?", model)
-    chat = Chat.objects.get()
-    answer = wait_for_answer(chat.messages.get(role="assistant").id)
-    wait_for_title(chat, "Title")  # the title call must not take a script meant for later
-    return chat, chat.messages.get(role="user"), answer
-
-
 def _latest_answer_done(chat: Chat) -> None:
     wait_for_answer(chat.messages.filter(role="assistant").latest("created_at").id)
 
 
-def test_regenerating_updates_both_meters(
-    alice_client: Client, fake_model: str, fake_llm: Any
+@pytest.mark.parametrize("request_kind", ["regenerate", "edit"])
+def test_regenerating_or_editing_a_question_updates_both_meters(
+    alice_client: Client, fake_model: str, fake_llm: Any, request_kind: str
 ) -> None:
-    chat, _question, answer = _chat_with_answer(alice_client, fake_model, fake_llm)
+    chat, question, answer = _chat_with_answer(alice_client, fake_model, fake_llm)
     fake_llm.enqueue(Script(text="Second answer."))
+    url, data = {
+        "regenerate": (f"/c/{chat.id}/m/{answer.id}/regenerate", {}),
+        "edit": (f"/c/{chat.id}/m/{question.id}/edit", {"text": "Other?", "mode": "version"}),
+    }[request_kind]
 
-    response = alice_client.post(f"/c/{chat.id}/m/{answer.id}/regenerate", headers=HX)
+    response = alice_client.post(url, data, headers=HX)
 
     assert response.status_code == 200
     composer, menu = meters(response)
-    assert composer == "98 / 100 messages left"
+    assert composer == "98 / 100 messages left"  # one send, then this request
     assert menu is not None and menu.startswith("98 / 100 messages left")
-    _latest_answer_done(chat)
-
-
-def test_editing_a_question_as_a_new_version_updates_the_meters(
-    alice_client: Client, fake_model: str, fake_llm: Any
-) -> None:
-    chat, question, _answer = _chat_with_answer(alice_client, fake_model, fake_llm)
-    fake_llm.enqueue(Script(text="Edited answer."))
-
-    response = alice_client.post(
-        f"/c/{chat.id}/m/{question.id}/edit",
-        {"text": "Another question?", "mode": "version"},
-        headers=HX,
-    )
-
-    assert response.status_code == 200
-    assert meters(response)[0] == "98 / 100 messages left"
     _latest_answer_done(chat)
 
 
