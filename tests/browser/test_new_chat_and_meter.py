@@ -7,6 +7,7 @@ import re
 from playwright.sync_api import Locator, Page, expect
 
 from models_registry.models import Tier
+from ratelimit.models import Bucket, UserRateLimit
 from tests.browser.test_chat_streaming import (
     ANSWER,
     RECORD_ANSWER_STATES,
@@ -141,3 +142,26 @@ def test_the_meter_goes_down_when_an_answer_is_regenerated_without_a_reload(
         "98 / 100 messages left"
     )
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_refused_send_shows_the_empty_meter_and_when_the_next_message_comes(
+    page: Page, fake_model: str, fake_llm: FakeProvider
+) -> None:
+    Tier.objects.filter(slug=Tier.GUEST).update(
+        bucket_capacity=3, refill_amount=3, refill_interval_seconds=720
+    )
+    _open_new_chat(page, fake_model)
+    fake_llm.enqueue(Script(text="First."), Script(text="A title"))
+    _send_and_finish(page, "One", sent=1)
+    meter = page.locator("[data-composer-meter]")
+    expect(meter).to_have_text("2 messages left, next refill in 12 min")
+    # Another tab spends the rest: this page still shows two left.
+    UserRateLimit.objects.filter(bucket=Bucket.PLATFORM).update(tokens=0)
+
+    _send(page, "Two")
+
+    expect(page.locator("#composer-error")).to_contain_text("Limit reached")
+    expect(meter).to_contain_text(re.compile(r"Limit reached, next message in \d+ min"))
+    expect(meter.locator("meter")).to_have_attribute("value", "0")
+    expect(page.locator("[data-ratelimit-meter=platform]")).to_contain_text("Limit reached")
+    expect(page.locator("article.message-user")).to_have_count(1)
