@@ -102,18 +102,26 @@ def test_the_meter_goes_down_with_every_send_without_a_reload(
     assert page.evaluate("window.notReloaded") is True
 
 
-def test_the_composer_says_when_few_messages_are_left(
-    page: Page, fake_model: str, fake_llm: FakeProvider
-) -> None:
+def _one_answer_under_a_small_guest_tier(
+    page: Page, fake_model: str, fake_llm: FakeProvider, *, capacity: int
+) -> Locator:
+    """A guest's first answer under a tier of `capacity` messages every 12 min: the composer's
+    meter."""
     Tier.objects.filter(slug=Tier.GUEST).update(
-        bucket_capacity=7, refill_amount=7, refill_interval_seconds=720
+        bucket_capacity=capacity, refill_amount=capacity, refill_interval_seconds=720
     )
     _open_new_chat(page, fake_model)
     meter = page.locator("[data-composer-meter]")
-    expect(meter).to_contain_text("7 / 7 messages left")
-
+    expect(meter).to_contain_text(f"{capacity} / {capacity} messages left")
     fake_llm.enqueue(Script(text="First."), Script(text="A title"))
     _send_and_finish(page, "One", sent=1)
+    return meter
+
+
+def test_the_composer_says_when_few_messages_are_left(
+    page: Page, fake_model: str, fake_llm: FakeProvider
+) -> None:
+    meter = _one_answer_under_a_small_guest_tier(page, fake_model, fake_llm, capacity=7)
     expect(meter).to_contain_text("6 / 7 messages left")
 
     fake_llm.enqueue(Script(text="Second."))
@@ -147,13 +155,7 @@ def test_the_meter_goes_down_when_an_answer_is_regenerated_without_a_reload(
 def test_a_refused_send_shows_the_empty_meter_and_when_the_next_message_comes(
     page: Page, fake_model: str, fake_llm: FakeProvider
 ) -> None:
-    Tier.objects.filter(slug=Tier.GUEST).update(
-        bucket_capacity=3, refill_amount=3, refill_interval_seconds=720
-    )
-    _open_new_chat(page, fake_model)
-    fake_llm.enqueue(Script(text="First."), Script(text="A title"))
-    _send_and_finish(page, "One", sent=1)
-    meter = page.locator("[data-composer-meter]")
+    meter = _one_answer_under_a_small_guest_tier(page, fake_model, fake_llm, capacity=3)
     expect(meter).to_have_text("2 messages left, next refill in 12 min")
     # Another tab spends the rest: this page still shows two left.
     UserRateLimit.objects.filter(bucket=Bucket.PLATFORM).update(tokens=0)
