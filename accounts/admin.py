@@ -1,8 +1,16 @@
+"""The admin's user pages; a tier changed here goes through `user_tier_change`."""
+
+from __future__ import annotations
+
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.http import HttpRequest
 
 from accounts.models import User
+from ratelimit.services import user_tier_change
 
 
 class _UserCreationForm(AdminUserCreationForm):
@@ -45,3 +53,10 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        # The form has already put the new tier on `obj`; the service reads the stored one, so
+        # the user's bucket follows from the old tier to the new (what was spent stays spent).
+        if change and "tier" in form.changed_data:
+            user_tier_change(user=obj, tier=obj.tier)
+        super().save_model(request, obj, form, change)

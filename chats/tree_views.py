@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import User
 from accounts.services import actor_get
 from chats.branching import (
     TreeError,
@@ -45,6 +46,8 @@ from chats.views import (
     form_error_response,
 )
 from models_registry.calls import CallTarget
+from ratelimit.meters import meters_update_append
+from ratelimit.services import Decision
 from vero.http import VeroRequest
 
 BUSY = "Wait for the answer to finish (or stop it) before changing versions."
@@ -107,15 +110,34 @@ def message_edit_view(
     assert user is not None  # the chat lookup found the user's chat
     needs_answer = message.role == Message.Role.USER and mode != "in_place"
     target: CallTarget | None = None
+    decision: Decision | None = None
     if needs_answer:
         admitted = call_target_admitted(
             request, user=user, model_id=_model_for(chat, form.cleaned_data["model"])
         )
         if isinstance(admitted, HttpResponse):
             return admitted
-        target = admitted
+        target, decision = admitted
     elif chat_is_generating(chat=chat) and mode != "fork":
         return error_response(request, BUSY, status=409)
+    response = _edit(
+        request, user=user, chat=chat, message=message, text=text, mode=mode, target=target
+    )
+    # An answered edit spent from the bucket (even if the tree then refused it).
+    return meters_update_append(request=request, response=response, decision=decision)
+
+
+def _edit(
+    request: VeroRequest,
+    *,
+    user: User,
+    chat: Chat,
+    message: Message,
+    text: str,
+    mode: str,
+    target: CallTarget | None,
+) -> HttpResponse:
+    """Apply an edit; `target` (admitted already) answers an edited question."""
     try:
         if mode == "fork":
             fork = chat_fork(
@@ -126,6 +148,7 @@ def message_edit_view(
             )
             if fork.answer is not None and target is not None:
                 answer_start(user=user, chat=fork.chat, answer=fork.answer, target=target)
+            # The fork's page, loaded in full, shows the meters as this edit left them.
             return _goto(request, reverse("chat_detail", args=[fork.chat.id]))
         if message.role == Message.Role.USER and target is not None:
             edit = message_edit_user(
@@ -153,17 +176,21 @@ def message_regenerate_view(
         return form_error_response(request, form)
     if chat_is_generating(chat=chat):
         return error_response(request, BUSY, status=409)
-    target = call_target_admitted(
+    admitted = call_target_admitted(
         request, user=user, model_id=_model_for(chat, form.cleaned_data["model"], message)
     )
-    if isinstance(target, HttpResponse):
-        return target
+    if isinstance(admitted, HttpResponse):
+        return admitted
+    target, decision = admitted
     try:
         answer = message_regenerate(chat=chat, message=message, model_id=target.model_id)
     except TreeError as error:
-        return error_response(request, str(error), status=409)
-    answer_start(user=user, chat=chat, answer=answer, target=target)
-    return _done(request, chat)
+        response = error_response(request, str(error), status=409)
+    else:
+        answer_start(user=user, chat=chat, answer=answer, target=target)
+        response = _done(request, chat)
+    # The bucket was spent from either way: the meters follow.
+    return meters_update_append(request=request, response=response, decision=decision)
 
 
 _DELETES = {

@@ -53,7 +53,7 @@ from models_registry.selectors import (
     models_usable_for_user,
     tier_for_user,
 )
-from ratelimit.models import Bucket
+from ratelimit.meters import meters_update_append
 from ratelimit.services import Decision, request_admit
 from vero.http import VeroRequest
 
@@ -184,28 +184,35 @@ def answer_start(
 def admission_decide(
     request: VeroRequest, user: User, target: CallTarget
 ) -> Decision | HttpResponse:
-    """Consume one request from the user's bucket: the decision, or the 429 when it is empty."""
+    """Consume one request from the user's bucket: the decision, or the 429 when it is empty.
+
+    The 429 carries the meters' update too: the page then shows the empty bucket and when the
+    next message comes. An admitted request's view adds it to its own response
+    (`meters_update_append`).
+    """
     decision = request_admit(user=user, bucket=_bucket(target))
     if decision.allowed:
         return decision
     retry_after = decision.retry_after_seconds
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-    return error_response(request, decision.message, status=429, **headers)
+    refused = error_response(request, decision.message, status=429, **headers)
+    return meters_update_append(request=request, response=refused, decision=decision)
 
 
 def call_target_admitted(
     request: VeroRequest, *, user: User, model_id: str
-) -> CallTarget | HttpResponse:
+) -> tuple[CallTarget, Decision] | HttpResponse:
     """Resolve the model for the user and take one request from their bucket.
 
-    Returns the call target, or the response that says why not (nothing was written).
+    Returns the call target and the admission decision (for the meters), or the response that
+    says why not (nothing was written).
     """
     try:
         target = resolve(user, model_id)
     except ResolutionError as error:
         return error_response(request, str(error), status=400)
     admitted = admission_decide(request, user, target)
-    return admitted if isinstance(admitted, HttpResponse) else target
+    return admitted if isinstance(admitted, HttpResponse) else (target, admitted)
 
 
 @require_POST
@@ -249,15 +256,10 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
     )
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("chat_detail", turn.chat.id)
-    context = {
-        "chat": turn.chat,
-        "question": turn.question,
-        "answer": turn.answer,
-        # The meters on the page follow the bucket this send took from (the platform's).
-        "sent_status": admitted.status if admitted.bucket == Bucket.PLATFORM else None,
-    }
+    context = {"chat": turn.chat, "question": turn.question, "answer": turn.answer}
     if not turn.chat_created:
-        return render(request, "chats/_turn.html", context)
+        response = render(request, "chats/_turn.html", context)
+        return meters_update_append(request=request, response=response, decision=admitted)
     # A new chat answers like a follow-up (the turn, whose stream the page opens at once) and
     # turns the home page into the chat's: its header, URL and the composer's target (chat.js,
     # which also refreshes the sidebar once the stream has started). Its header asks for the
@@ -265,7 +267,7 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
     context["title_awaited"] = True
     response = render(request, "chats/new.html#chat-started", context)
     response["HX-Push-Url"] = reverse("chat_detail", args=[turn.chat.id])
-    return response
+    return meters_update_append(request=request, response=response, decision=admitted)
 
 
 @require_POST
@@ -297,17 +299,21 @@ def message_retry_view(
             request, "Only a stopped or failed answer can be retried.", status=409
         )
     assert user is not None
-    target = call_target_admitted(request, user=user, model_id=failed.model_id)
-    if isinstance(target, HttpResponse):
-        return target
+    admitted = call_target_admitted(request, user=user, model_id=failed.model_id)
+    if isinstance(admitted, HttpResponse):
+        return admitted
+    target, decision = admitted
     try:
         answer = message_regenerate(chat=chat, message=failed, model_id=target.model_id)
     except TreeError as error:
-        return error_response(request, str(error), status=409)
-    answer_start(user=user, chat=chat, answer=answer, target=target)
-    if not request.htmx:  # type: ignore[attr-defined]
-        return redirect("chat_detail", chat.id)
-    return _message_response(request, chat, answer)
+        response = error_response(request, str(error), status=409)
+    else:
+        answer_start(user=user, chat=chat, answer=answer, target=target)
+        if not request.htmx:  # type: ignore[attr-defined]
+            return redirect("chat_detail", chat.id)
+        response = _message_response(request, chat, answer)
+    # The bucket was spent from either way: the meters follow.
+    return meters_update_append(request=request, response=response, decision=decision)
 
 
 def _message_response(request: VeroRequest, chat: Chat, message: Message) -> HttpResponse:

@@ -221,18 +221,21 @@ def user_tier_change(*, user: User, tier: Tier | None, now: datetime | None = No
 
     What was spent under the old tier stays spent (`buckets.carry`): with 49 of 50 left, a
     move to a tier of 500 leaves 499, and with 480 of 500 left, a move to one of 50 leaves 30.
-    The refills due under the old tier are added first. A tier changed by other means (the
-    admin's user form, a tier's capacity edited) is reconciled the same way by the next
-    request's statement and by the meter, from the capacity the row stores.
+    The refills due under the old tier are added first. The old tier is the stored one,
+    whatever `user` holds (a form may have set the new one on it already). Every tier change
+    goes through here (the admin's user form too); a tier's capacity edited is reconciled by
+    the next request's statement and by the meter, from the capacity the row stores.
     """
     now = now or timezone.now()
     with transaction.atomic():
+        # The user's row first, then the bucket's: concurrent changes of one user's tier queue.
+        stored = User.objects.select_for_update().only("tier", "is_guest").get(id=user.id)
         row = (
             UserRateLimit.objects.select_for_update()
             .filter(user_id=user.id, bucket=Bucket.PLATFORM)
             .first()
         )
-        old = bucket_config(user=user, bucket=Bucket.PLATFORM)
+        old = bucket_config(user=stored, bucket=Bucket.PLATFORM)
         user.tier = tier
         user.save(update_fields=["tier"])
         if row is None:  # a full bucket, whatever its capacity

@@ -7,6 +7,7 @@ import re
 from playwright.sync_api import Locator, Page, expect
 
 from models_registry.models import Tier
+from ratelimit.models import Bucket, UserRateLimit
 from tests.browser.test_chat_streaming import (
     ANSWER,
     RECORD_ANSWER_STATES,
@@ -101,21 +102,68 @@ def test_the_meter_goes_down_with_every_send_without_a_reload(
     assert page.evaluate("window.notReloaded") is True
 
 
-def test_the_composer_says_when_few_messages_are_left(
-    page: Page, fake_model: str, fake_llm: FakeProvider
-) -> None:
+def _one_answer_under_a_small_guest_tier(
+    page: Page, fake_model: str, fake_llm: FakeProvider, *, capacity: int
+) -> Locator:
+    """A guest's first answer under a tier of `capacity` messages every 12 min: the composer's
+    meter."""
     Tier.objects.filter(slug=Tier.GUEST).update(
-        bucket_capacity=7, refill_amount=7, refill_interval_seconds=720
+        bucket_capacity=capacity, refill_amount=capacity, refill_interval_seconds=720
     )
     _open_new_chat(page, fake_model)
     meter = page.locator("[data-composer-meter]")
-    expect(meter).to_contain_text("7 / 7 messages left")
-
+    expect(meter).to_contain_text(f"{capacity} / {capacity} messages left")
     fake_llm.enqueue(Script(text="First."), Script(text="A title"))
     _send_and_finish(page, "One", sent=1)
+    return meter
+
+
+def test_the_composer_says_when_few_messages_are_left(
+    page: Page, fake_model: str, fake_llm: FakeProvider
+) -> None:
+    meter = _one_answer_under_a_small_guest_tier(page, fake_model, fake_llm, capacity=7)
     expect(meter).to_contain_text("6 / 7 messages left")
 
     fake_llm.enqueue(Script(text="Second."))
     _send_and_finish(page, "Two", sent=2)
     expect(meter).to_have_text("5 messages left, next refill in 12 min")
     expect(meter).to_have_class(re.compile(r"composer-meter-low"))
+
+
+def test_the_meter_goes_down_when_an_answer_is_regenerated_without_a_reload(
+    page: Page, fake_model: str, fake_llm: FakeProvider
+) -> None:
+    _open_new_chat(page, fake_model)
+    fake_llm.enqueue(Script(text="First."), Script(text="A title"))
+    _send_and_finish(page, "One", sent=1)
+    meter = page.locator("[data-composer-meter]")
+    expect(meter).to_contain_text("99 / 100 messages left")
+    fake_llm.wait_for_requests(2)  # the answer, then the title: the next script is ours
+    page.evaluate("window.notReloaded = true")
+
+    fake_llm.enqueue(Script(text="Second."))
+    _last_answer(page).get_by_role("button", name="Regenerate", exact=True).click()
+
+    expect(_last_answer(page).locator(".message-content")).to_have_text("Second.")
+    expect(meter).to_contain_text("98 / 100 messages left")
+    expect(page.locator("[data-ratelimit-meter=platform]")).to_contain_text(
+        "98 / 100 messages left"
+    )
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_refused_send_shows_the_empty_meter_and_when_the_next_message_comes(
+    page: Page, fake_model: str, fake_llm: FakeProvider
+) -> None:
+    meter = _one_answer_under_a_small_guest_tier(page, fake_model, fake_llm, capacity=3)
+    expect(meter).to_have_text("2 messages left, next refill in 12 min")
+    # Another tab spends the rest: this page still shows two left.
+    UserRateLimit.objects.filter(bucket=Bucket.PLATFORM).update(tokens=0)
+
+    _send(page, "Two")
+
+    expect(page.locator("#composer-error")).to_contain_text("Limit reached")
+    expect(meter).to_contain_text(re.compile(r"Limit reached, next message in \d+ min"))
+    expect(meter.locator("meter")).to_have_attribute("value", "0")
+    expect(page.locator("[data-ratelimit-meter=platform]")).to_contain_text("Limit reached")
+    expect(page.locator("article.message-user")).to_have_count(1)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from random import Random
+from typing import Any
 
 import pytest
+from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
 from models_registry.models import Tier
@@ -167,3 +170,61 @@ def test_status_agrees_with_the_statement_while_the_capacity_keeps_changing(alic
         assert decision.remaining == before.remaining - decision.allowed
         if not before.is_full:
             assert decision.next_refill_at == before.next_refill_at
+
+
+def _admin_sets_tier(admin_client: Client, user: User, tier: object) -> Any:
+    """Post the admin's user change form as it stands, with `tier` chosen."""
+    data = {
+        "email": user.email,
+        "name": user.name,
+        "is_active": "on",
+        "tier": tier,
+        "_save": "Save",
+    }
+    return admin_client.post(f"/admin/accounts/user/{user.id}/change/", data)
+
+
+def test_the_admins_user_form_moves_the_bucket_to_the_new_tier(
+    admin_client: Client, alice: User, alice_client: Client, regular: Tier, pro: Tier
+) -> None:
+    spend(alice, 1)
+
+    response = _admin_sets_tier(admin_client, alice, pro.id)
+
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.tier_id == pro.id
+    # The bucket follows at once, not only when it is next read.
+    row = UserRateLimit.objects.get(user=alice, bucket=Bucket.PLATFORM)
+    assert (row.tokens, row.capacity) == (499, 500)
+    assert "499 / 500 messages left" in alice_client.get("/").content.decode()
+
+
+def test_the_admins_user_form_counts_the_refills_due_under_the_old_tier(
+    admin_client: Client, alice: User, alice_client: Client, regular: Tier, pro: Tier
+) -> None:
+    Tier.objects.filter(id=regular.id).update(refill_amount=10, refill_interval_seconds=3600)
+    spend(alice, 50)
+    # Two and a half hours ago: the old tier has given 20 back (the new one would give none yet).
+    UserRateLimit.objects.filter(user=alice).update(
+        refilled_at=timezone.now() - timedelta(hours=2, minutes=30)
+    )
+
+    _admin_sets_tier(admin_client, alice, pro.id)
+
+    assert "470 / 500 messages left" in alice_client.get("/").content.decode()
+
+
+def test_an_unknown_tier_in_the_admins_user_form_is_refused_and_changes_nothing(
+    admin_client: Client, alice: User, regular: Tier
+) -> None:
+    spend(alice, 1)
+
+    response = _admin_sets_tier(admin_client, alice, 987654)
+
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.tier_id is None
+    row = UserRateLimit.objects.get(user=alice, bucket=Bucket.PLATFORM)
+    assert (row.tokens, row.capacity) == (49, 50)
