@@ -1,4 +1,5 @@
-"""allauth's adapter, with the links in its mails at the site's public address."""
+"""allauth's adapters: links in mails at the site's public address; unconfigured sign-in
+providers are not found rather than a server error."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialApp
 from django.conf import settings
+from django.http import Http404, HttpRequest
 
 
 @dataclass(frozen=True)
@@ -45,3 +49,13 @@ class AccountAdapter(DefaultAccountAdapter):
                 },
             }
         super().send_mail(template_prefix, email, context)
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def get_app(self, request: HttpRequest, provider: str, client_id: str | None = None) -> Any:
+        # Every provider's URLs exist, configured or not (the apps are installed so that
+        # credentials alone turn one on): one without credentials is simply not there.
+        try:
+            return super().get_app(request, provider, client_id=client_id)
+        except SocialApp.DoesNotExist as error:
+            raise Http404("This sign-in method is not configured.") from error

@@ -77,6 +77,21 @@ def test_social_buttons_are_hidden_without_credentials() -> None:
     assert b"Google" not in page
 
 
+@pytest.mark.parametrize("path", ["/accounts/google/login/", "/accounts/github/login/"])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_unconfigured_sign_in_provider_is_not_found(db: None, path: str, method: str) -> None:
+    client = Client()
+    response = getattr(client, method)(path)
+    assert response.status_code == 404
+
+
+def test_a_provider_turned_off_by_social_login_enabled_is_not_found(
+    db: None, settings: SettingsWrapper
+) -> None:
+    settings.SOCIALACCOUNT_PROVIDERS = {}  # what SOCIAL_LOGIN_ENABLED=false leaves
+    assert Client().post("/accounts/github/login/").status_code == 404
+
+
 def test_social_buttons_appear_when_a_provider_is_configured(settings: SettingsWrapper) -> None:
     settings.SOCIALACCOUNT_PROVIDERS = {
         "github": {"APPS": [{"client_id": "id", "secret": "secret"}], "SCOPE": ["user:email"]}
