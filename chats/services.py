@@ -208,9 +208,8 @@ def message_send(
             leaf = _leaf_of(chat)
             if leaf is None:  # an empty chat (its messages were deleted): start it again
                 return _send_appending(
-                    chat=chat, user_id=user_id, parent=None, parts=parts, model_id=model_id,
-                    created=False,
-                )  # fmt: skip
+                    chat=chat, user_id=user_id, parent=None, parts=parts, model_id=model_id
+                )
             parent_id = leaf.id
         state = _parent_state(chat=chat, parent_id=parent_id)
         if state.status == Message.Status.STREAMING:
@@ -220,7 +219,7 @@ def message_send(
         if state.has_successor:  # sent from inside a branch: the question starts a new one
             return _send_appending(
                 chat=chat, user_id=user_id, parent=Message.objects.get(id=parent_id),
-                parts=parts, model_id=model_id, created=False,
+                parts=parts, model_id=model_id,
             )  # fmt: skip
         now = timezone.now()
         question, answer = _turn_messages(
@@ -331,7 +330,6 @@ def _send_appending(
     parent: Message | None,
     parts: list[dict[str, Any]],
     model_id: str,
-    created: bool,
 ) -> Turn:
     """The general path, through `message_append`: a question that starts a new root (no
     parent) or a new branch (under a message whose branch goes on), and its placeholder."""
@@ -346,11 +344,11 @@ def _send_appending(
     chat.save(update_fields=["root_message_index", "settings", "updated_at"])
     publish(
         user_id=user_id,
-        kind="chat.created" if created else "message.created",
+        kind="message.created",
         chat_id=chat.id,
         message_id=answer.id,
     )
-    return Turn(chat=chat, question=question, answer=answer, chat_created=created)
+    return Turn(chat=chat, question=question, answer=answer, chat_created=False)
 
 
 RETRYABLE = (Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED)
