@@ -432,7 +432,8 @@ def long_context(count: int) -> list[dict[str, str]]:
 # -- statements on the send path (in this process) ----------------------------------------------
 
 
-def send_statements(user_id: str, chat_id: str, parent_id: str) -> tuple[list[str], str]:
+def send_statements(user_id: str, chat_id: str, parent_id: str | None) -> tuple[list[str], str]:
+    """The statements of one htmx send and its answer's id; no chat_id: a new chat's send."""
     from django.conf import settings
     from django.db import connection
     from django.test import Client as DjangoClient
@@ -442,12 +443,10 @@ def send_statements(user_id: str, chat_id: str, parent_id: str) -> tuple[list[st
 
     client = DjangoClient(SERVER_NAME="127.0.0.1")
     client.cookies[settings.GUEST_COOKIE_NAME] = guest_token_issue(guest_id=uuid.UUID(user_id))
+    url = f"/c/{chat_id}/send" if chat_id else "/c/send"
+    data = {"text": "hi", "model": MODEL, **({"parent": parent_id} if parent_id else {})}
     with CaptureQueriesContext(connection) as captured:
-        response = client.post(
-            f"/c/{chat_id}/send",
-            {"text": "hi", "model": MODEL, "parent": parent_id},
-            headers={"HX-Request": "true"},
-        )
+        response = client.post(url, data, headers={"HX-Request": "true"})
     connection.close()
     body = response.content.decode()
     found = STREAM_URL.search(body)
@@ -721,7 +720,36 @@ async def phase_new_chat(ctx: Context) -> None:
     report("follow_up_first_token_median", follow_median, "ms")
     ratio = new_median / follow_median
     report("new_chat_vs_follow_up", ratio, "ratio", "<= 1.2x a follow-up's", ratio <= 1.2)
+    await _new_chat_statements(ctx)
     await _new_chat_in_a_browser(ctx)
+
+
+async def _new_chat_statements(ctx: Context) -> None:
+    """The statements of a new chat's send and of a follow-up's in it, in this process (the
+    second new chat's: the first fills this process's caches, as the server's are)."""
+    for _ in range(2):
+        ctx.fake.enqueue(_script(1), _script(1))  # the answer, then a title
+        new_chat, answer_id = await asyncio.to_thread(send_statements, ctx.user_id, "", None)
+        await _answers_settled(ctx.conninfo)
+        await _fake_idle(ctx.fake)
+    with psycopg.connect(ctx.conninfo, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT chat_id FROM chats_message WHERE id = %s", [answer_id]
+        ).fetchone()
+    assert row is not None
+    chat_id = str(row[0])
+    ctx.fake.enqueue(_script(1))
+    follow_up, _ = await asyncio.to_thread(send_statements, ctx.user_id, chat_id, answer_id)
+    await _answers_settled(ctx.conninfo)
+    report("new_chat_send_sql_statements", len(new_chat), "count")
+    report(
+        "follow_up_send_sql_statements",
+        len(follow_up),
+        "count",
+        "a new chat's no more than a follow-up's",
+        len(new_chat) <= len(follow_up),
+        "(Django CaptureQueriesContext around the test client, in-process, BEGIN/COMMIT included)",
+    )
 
 
 NEW_CHAT_BROWSER_SAMPLES = 15

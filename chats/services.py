@@ -5,16 +5,17 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chats.models import Chat, ChatDeletion, Message, TokenUsage
-from chats.tree import chat_lock, chat_tree_load, message_append
+from chats.models import Branch, Chat, ChatDeletion, Message, TokenUsage
+from chats.tree import chat_lock, chat_tree_load, first_branch_path, message_append
 from realtime.events import CHANNEL, event_payload, publish
-from vero.lib.db import instances_insert
+from vero.lib.db import instances_insert, instances_insert_sql
 
 TITLE_FALLBACK_LENGTH = 60
 TITLE_MAX_LENGTH = 80
@@ -185,34 +186,30 @@ def message_send(
     """Save the user's message and a `streaming` answer placeholder in one transaction.
 
     A new chat is created when `chat` is None (titled from the text until a better title is
-    generated). The parent defaults to the end of the chat's shown branch. Under the last
+    generated): one statement writes the chat, its root branch, both messages and the event.
+    Otherwise the parent defaults to the end of the chat's shown branch. Under the last
     message of a branch (every send from the composer) this is four statements whatever the
     chat's length: the lock with the parent's state, one insert of both messages, and one
     statement for the parent's selection, the chat and the event.
     """
     parts = [{"type": "text", "text": text}]
+    settings = _settings_with(
+        {} if chat is None else chat.settings, model_id=model_id, reasoning_effort=reasoning_effort
+    )
     with transaction.atomic():
         if chat is None:
-            chat = Chat.objects.create(
-                user_id=user_id,
-                title=title_fallback(text),
-                settings=_settings_with({}, model_id=model_id, reasoning_effort=reasoning_effort),
-            )
-            return _send_appending(
-                chat=chat, user_id=user_id, parent=None, parts=parts, model_id=model_id,
-                created=True,
+            return _send_new_chat(
+                user_id=user_id, title=title_fallback(text), settings=settings, parts=parts,
+                model_id=model_id,
             )  # fmt: skip
-        chat.settings = _settings_with(
-            chat.settings, model_id=model_id, reasoning_effort=reasoning_effort
-        )
+        chat.settings = settings
         if parent_id is None:
             chat_lock(chat_id=chat.id)
             leaf = _leaf_of(chat)
             if leaf is None:  # an empty chat (its messages were deleted): start it again
                 return _send_appending(
-                    chat=chat, user_id=user_id, parent=None, parts=parts, model_id=model_id,
-                    created=False,
-                )  # fmt: skip
+                    chat=chat, user_id=user_id, parent=None, parts=parts, model_id=model_id
+                )
             parent_id = leaf.id
         state = _parent_state(chat=chat, parent_id=parent_id)
         if state.status == Message.Status.STREAMING:
@@ -222,17 +219,12 @@ def message_send(
         if state.has_successor:  # sent from inside a branch: the question starts a new one
             return _send_appending(
                 chat=chat, user_id=user_id, parent=Message.objects.get(id=parent_id),
-                parts=parts, model_id=model_id, created=False,
+                parts=parts, model_id=model_id,
             )  # fmt: skip
         now = timezone.now()
-        question = Message(
-            id=uuid.uuid4(), chat=chat, branch_id=state.branch_id, seq=state.seq + 1,
-            parent_id=parent_id, role=Message.Role.USER, parts=parts, selected_child_index=0,
-        )  # fmt: skip
-        answer = Message(
-            id=uuid.uuid4(), chat=chat, branch_id=state.branch_id, seq=state.seq + 2,
-            parent=question, role=Message.Role.ASSISTANT, parts=[], model_id=model_id,
-            status=Message.Status.STREAMING, heartbeat_at=now,
+        question, answer = _turn_messages(
+            chat=chat, branch_id=state.branch_id, seq=state.seq + 1, parent_id=parent_id,
+            parts=parts, model_id=model_id, now=now,
         )  # fmt: skip
         instances_insert([question, answer])
         chat.updated_at = now
@@ -256,6 +248,71 @@ def message_send(
     return Turn(chat=chat, question=question, answer=answer, chat_created=False)
 
 
+def _turn_messages(
+    *,
+    chat: Chat,
+    branch_id: int,
+    seq: int,
+    parent_id: uuid.UUID | None,
+    parts: list[dict[str, Any]],
+    model_id: str,
+    now: datetime,
+) -> tuple[Message, Message]:
+    """A send's question at `seq` of the branch and its `streaming` answer after it, unsaved."""
+    question = Message(
+        id=uuid.uuid4(), chat=chat, branch_id=branch_id, seq=seq, parent_id=parent_id,
+        role=Message.Role.USER, parts=parts, selected_child_index=0,
+    )  # fmt: skip
+    answer = Message(
+        id=uuid.uuid4(), chat=chat, branch_id=branch_id, seq=seq + 1, parent=question,
+        role=Message.Role.ASSISTANT, parts=[], model_id=model_id,
+        status=Message.Status.STREAMING, heartbeat_at=now,
+    )  # fmt: skip
+    return question, answer
+
+
+def _send_new_chat(
+    *,
+    user_id: uuid.UUID,
+    title: str,
+    settings: dict[str, Any],
+    parts: list[dict[str, Any]],
+    model_id: str,
+) -> Turn:
+    """A new chat with its first question and answer placeholder, in one statement.
+
+    The chat, its root branch (whose serial key the messages take from the branch's insert),
+    the two messages and the `chat.created` event: nothing is read, nothing written twice.
+    """
+    now = timezone.now()
+    chat = Chat(id=uuid.uuid4(), user_id=user_id, title=title, settings=settings)
+    chat.root_message_index = 0  # the chat's only first message
+    branch = Branch(chat=chat, path=first_branch_path())
+    # The branch's key is not known yet: the messages' insert takes it from the branch's.
+    question, answer = _turn_messages(
+        chat=chat, branch_id=0, seq=0, parent_id=None, parts=parts, model_id=model_id, now=now
+    )
+    chat_sql, chat_params = instances_insert_sql([chat])
+    branch_sql, branch_params = instances_insert_sql([branch], expressions={"id": "DEFAULT"})
+    messages_sql, messages_params = instances_insert_sql(
+        [question, answer], expressions={"branch_id": "(SELECT id FROM branch)"}
+    )
+    payload = event_payload(
+        user_id=user_id, kind="chat.created", chat_id=chat.id, message_id=answer.id
+    )
+    # Only the statements built from the models' metadata and placeholders go into the text.
+    sql = (
+        f"WITH chat AS ({chat_sql}), branch AS ({branch_sql} RETURNING id), "  # noqa: S608
+        f"messages AS ({messages_sql}) SELECT id, pg_notify(%s, %s) FROM branch"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*chat_params, *branch_params, *messages_params, CHANNEL, payload])
+        row = cursor.fetchone()
+    branch.id = row[0]
+    question.branch = answer.branch = branch
+    return Turn(chat=chat, question=question, answer=answer, chat_created=True)
+
+
 def _settings_with(
     settings: dict[str, Any], *, model_id: str, reasoning_effort: str | None
 ) -> dict[str, Any]:
@@ -273,7 +330,6 @@ def _send_appending(
     parent: Message | None,
     parts: list[dict[str, Any]],
     model_id: str,
-    created: bool,
 ) -> Turn:
     """The general path, through `message_append`: a question that starts a new root (no
     parent) or a new branch (under a message whose branch goes on), and its placeholder."""
@@ -288,11 +344,11 @@ def _send_appending(
     chat.save(update_fields=["root_message_index", "settings", "updated_at"])
     publish(
         user_id=user_id,
-        kind="chat.created" if created else "message.created",
+        kind="message.created",
         chat_id=chat.id,
         message_id=answer.id,
     )
-    return Turn(chat=chat, question=question, answer=answer, chat_created=created)
+    return Turn(chat=chat, question=question, answer=answer, chat_created=False)
 
 
 RETRYABLE = (Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED)

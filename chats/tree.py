@@ -85,6 +85,11 @@ def _label(number: int) -> str:
     return "".join(reversed(digits))
 
 
+def first_branch_path() -> str:
+    """The path of a new chat's first root branch (it has no branch yet: nothing to read)."""
+    return _label(0)
+
+
 def next_branch_paths(
     *, chat_id: uuid.UUID, parent_branch_id: int | None, parent_path: str | None, count: int = 1
 ) -> list[str]:

@@ -136,8 +136,11 @@ function follow(article) {
 const SIDEBAR_REFRESH_DELAY_MS = 300;
 
 // A new chat's first send answers with the chat's header (data-chat-started): from then on
-// the page is that chat's, so the composer sends to it and its body can be refreshed.
+// the page is that chat's, so the composer sends to it and its body can be refreshed. Its
+// answer is already on the page (htmx swaps the turn before it settles any of it): its stream
+// opens first, then the page changes around it.
 function chatStarted(header) {
+  document.querySelectorAll("[data-stream-url]").forEach(follow);
   const section = header.closest("section.chat");
   if (section) {
     section.dataset.chatId = header.dataset.chatStarted;
@@ -146,9 +149,10 @@ function chatStarted(header) {
   }
   const form = document.getElementById("composer");
   if (form) {
+    // The composer posts to its action (see htmx:configRequest below): no htmx.process of
+    // the whole form, which cost the stream's start a few milliseconds.
     form.action = header.dataset.sendUrl;
     form.setAttribute("hx-post", header.dataset.sendUrl);
-    window.htmx.process(form);
   }
   header.removeAttribute("data-chat-started");
   window.setTimeout(() => window.htmx.trigger(document.body, "chats-changed"), SIDEBAR_REFRESH_DELAY_MS);
@@ -194,6 +198,14 @@ document.addEventListener("input", (event) => {
   if (target instanceof HTMLTextAreaElement && target.matches("[data-composer-text]")) {
     target.style.height = "auto";
     target.style.height = `${Math.min(target.scrollHeight, 320)}px`;
+  }
+});
+
+// The composer's target is its action, which chatStarted changes once a new chat exists.
+document.addEventListener("htmx:configRequest", (event) => {
+  const form = event.target;
+  if (form instanceof HTMLFormElement && form.matches("[data-composer]")) {
+    event.detail.path = form.getAttribute("action");
   }
 });
 

@@ -17,6 +17,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from accounts.models import User
 from chats import generation
 from chats.models import Chat, Message, TokenUsage
+from chats.tree import chat_tree_load
 from tests.chats.helpers import send, sse_events, wait_for_answer
 from tests.fake_provider import Script
 
@@ -77,6 +78,49 @@ def test_a_send_makes_the_same_few_statements_in_a_short_and_a_long_chat(
     # user, chat, rate limit, BEGIN, lock with the parent's state, one insert, one update with
     # the event, COMMIT, the model's context; a session read for a logged-in user.
     assert counts[0] <= 11
+
+
+def test_a_new_chats_send_writes_it_in_one_statement_and_makes_fewer_than_a_follow_up(
+    alice_client: Client, fake_model: str, fake_llm: Any
+) -> None:
+    scripts = [Script(text=["one"]), Script(text=["title"])]
+    fake_llm.enqueue(*scripts, *scripts, Script(text=["two"]))
+    send(alice_client, "warm-up", fake_model)  # the model registry's cache is filled
+    warm_up = wait_for_answer(Message.objects.get(role="assistant").id)
+    with CaptureQueriesContext(connection) as new_chat:
+        response = send(alice_client, "first", fake_model)
+    assert response.status_code == 302
+    chat = Chat.objects.exclude(id=warm_up.chat_id).get()
+    first_answer = wait_for_answer(chat.messages.get(role="assistant").id)
+    with CaptureQueriesContext(connection) as follow_up:
+        send(alice_client, "next", fake_model, chat_id=chat.id, parent=str(first_answer.id))
+    wait_for_answer(Message.objects.get(chat=chat, role="assistant", seq=3).id)
+
+    statements = [" ".join(query["sql"].split()) for query in new_chat.captured_queries]
+    # session, user, rate limit, BEGIN, the chat with its branch, both messages and the event,
+    # COMMIT, the model's context. A follow-up reads the chat and writes in three statements.
+    assert len(statements) == 7
+    assert len(statements) == len(follow_up.captured_queries) - 3
+    write = statements[statements.index("BEGIN") + 1 : statements.index("COMMIT")]
+    assert len(write) == 1
+    for table in ("chats_chat", "chats_branch", "chats_message"):
+        assert f'INSERT INTO "{table}"' in write[0]
+    assert "pg_notify" in write[0]
+
+    # What the one statement wrote is the chat a send always made: one root branch whose
+    # first message is the question, shown, with its answer after it.
+    chat.refresh_from_db()
+    assert chat.root_message_index == 0
+    branch = chat.branches.get()
+    assert (str(branch.path), branch.parent_branch_id, branch.fork_message_id) == (
+        "0000",
+        None,
+        None,
+    )
+    question, answer = chat.messages.filter(branch=branch).order_by("seq")[:2]
+    assert (question.seq, question.parent_id, question.selected_child_index) == (0, None, 0)
+    assert (answer.seq, answer.parent_id, answer.role) == (1, question.id, "assistant")
+    assert chat_tree_load(chat=chat).active_path()[:2] == [question.id, answer.id]
 
 
 def test_the_long_chats_context_is_its_newest_messages_in_order(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -30,25 +30,40 @@ def instances_insert(instances: Sequence[Model]) -> None:
     """
     if not instances:
         return
+    sql, params = instances_insert_sql(instances)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def instances_insert_sql(
+    instances: Sequence[Model], *, expressions: Mapping[str, str] | None = None
+) -> tuple[str, list[Any]]:
+    """The `INSERT … VALUES` statement of `instances_insert` and its parameters, unexecuted.
+
+    For a writer that folds several inserts into one statement (as `WITH … AS (INSERT …)`).
+    `expressions` gives some columns SQL in place of the instances' values, the same in every
+    row: `DEFAULT` for a serial key, `(SELECT id FROM branch)` for a key inserted beside it.
+    """
+    expressions = expressions or {}
     model = type(instances[0])
     fields = _insert_fields(model)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    row = "(" + ", ".join(expressions.get(field.column or "", "%s") for field in fields) + ")"
+    valued = [field for field in fields if field.column not in expressions]
     params: list[Any] = []
     for instance in instances:
-        if instance.pk is None:
+        if instance.pk is None and model._meta.pk.column not in expressions:
             raise ValueError("instances_insert needs primary keys set beforehand")
         params += [
-            field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields
+            field.get_db_prep_save(field.pre_save(instance, True), connection) for field in valued
         ]
         instance._state.adding = False
         instance._state.db = connection.alias
     columns = ", ".join(connection.ops.quote_name(field.column or "") for field in fields)
     table = connection.ops.quote_name(model._meta.db_table)
     rows = ", ".join([row] * len(instances))
-    # Only quoted identifiers from the model's metadata and placeholders go into the text.
-    sql = f"INSERT INTO {table} ({columns}) VALUES {rows}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    # Only quoted identifiers from the model's metadata, the caller's SQL and placeholders go
+    # into the text.
+    return f"INSERT INTO {table} ({columns}) VALUES {rows}", params  # noqa: S608
 
 
 @cache
