@@ -826,6 +826,7 @@ async def _new_chat_in_a_browser(ctx: Context) -> None:
             await _fake_idle(ctx.fake)  # the title, generated after the answer
             # The sidebar lists the new chat (chat.js fetches it a moment after the start):
             # that request must not land in the follow-up's measurement.
+            await page.wait_for_url("**/c/*/")  # the page becomes the chat's after its first text
             path = urlsplit(page.url).path
             await page.locator(f'#chat-list a[href="{path}"]').wait_for()
             ctx.fake.enqueue(_script(NEW_CHAT_TOKENS, delay=NEW_CHAT_PACE))

@@ -260,13 +260,12 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
     if not turn.chat_created:
         response = render(request, "chats/_turn.html", context)
         return meters_update_append(request=request, response=response, decision=admitted)
-    # A new chat answers like a follow-up (the turn, whose stream the page opens at once) and
-    # turns the home page into the chat's: its header, URL and the composer's target (chat.js,
-    # which also refreshes the sidebar once the stream has started). Its header polls for the
-    # title being generated, as the chat's page would (chat_title_awaited, known here).
+    # A new chat answers like a follow-up (the turn, whose stream the page opens at once); the
+    # page becomes the chat's (header, URL, composer's target, sidebar) in chat.js once the
+    # answer's first text is shown. Its header polls for the title being generated, as the
+    # chat's page would (chat_title_awaited, known here).
     context["title_awaited"] = True
     response = render(request, "chats/new.html#chat-started", context)
-    response["HX-Push-Url"] = reverse("chat_detail", args=[turn.chat.id])
     return meters_update_append(request=request, response=response, decision=admitted)
 
 

@@ -58,11 +58,16 @@ function follow(article) {
   let failures = 0;
   let timer = null;
 
+  let shown = false;
   const append = (node, data) => {
     const box = scroller();
     const stick = box && nearBottom(box);
     node.appendData(JSON.parse(data));
     if (stick) box.scrollTop = box.scrollHeight;
+    if (!shown) {
+      shown = true;
+      article.dispatchEvent(new Event("vero:first-text"));
+    }
   };
   const received = (event) => {
     article.dataset.streamSeq = event.lastEventId;
@@ -81,6 +86,7 @@ function follow(article) {
     timer = setTimeout(connect, delay);
   };
   const finish = () => {
+    article.dispatchEvent(new Event("vero:finished"));
     // The server renders the finished message once (sanitized Markdown, actions for its
     // status); the chat's body comes along so version switchers unlock too.
     const body = document.getElementById("chat-body");
@@ -134,28 +140,49 @@ function follow(article) {
 // The sidebar learns of a new chat a moment after its answer's stream has opened: fetched at
 // once, the list competed with the stream's start (its first token came ~10 ms later).
 const SIDEBAR_REFRESH_DELAY_MS = 300;
+// The page turns into the chat's after the answer's first text, or after this long at most.
+const CHAT_PAGE_LATEST_MS = 250;
 
-// A new chat's first send answers with the chat's header (data-chat-started): from then on
-// the page is that chat's, so the composer sends to it and its body can be refreshed. Its
-// answer is already on the page (htmx swaps the turn before it settles any of it): its stream
-// opens first, then the page changes around it.
-function chatStarted(header) {
-  document.querySelectorAll("[data-stream-url]").forEach(follow);
-  const section = header.closest("section.chat");
-  if (section) {
-    section.dataset.chatId = header.dataset.chatStarted;
-    section.classList.remove("chat-new");
-    section.removeAttribute("hx-history"); // a chat's page is kept in history like any other
-  }
+// A new chat's first send answers with its turn and a template (data-chat-started) holding the
+// chat's header. The composer sends to the chat at once; the header, the URL and the document
+// title (layout and history work, some milliseconds) wait until the first text is painted.
+function chatStarted(started) {
+  const articles = [...document.querySelectorAll("[data-stream-url]")];
+  articles.forEach(follow);
+  started.remove();
+  const section = document.querySelector("section.chat");
+  if (section) section.dataset.chatId = started.dataset.chatStarted;
   const form = document.getElementById("composer");
   if (form) {
     // The composer posts to its action (see htmx:configRequest below): no htmx.process of
     // the whole form, which cost the stream's start a few milliseconds.
-    form.action = header.dataset.sendUrl;
-    form.setAttribute("hx-post", header.dataset.sendUrl);
+    form.action = started.dataset.sendUrl;
+    form.setAttribute("hx-post", started.dataset.sendUrl);
   }
-  header.removeAttribute("data-chat-started");
-  window.setTimeout(() => window.htmx.trigger(document.body, "chats-changed"), SIDEBAR_REFRESH_DELAY_MS);
+  let done = false;
+  const becomeChat = () => {
+    if (done || !section || !section.isConnected) return;
+    done = true;
+    const welcome = document.getElementById("welcome");
+    const header = started.content.firstElementChild;
+    if (welcome && header) {
+      welcome.replaceWith(header);
+      window.htmx.process(header);
+    }
+    section.classList.remove("chat-new");
+    section.removeAttribute("hx-history"); // a chat's page is kept in history like any other
+    window.history.pushState({ htmx: true }, "", started.dataset.chatUrl);
+    document.title = started.dataset.documentTitle;
+    window.setTimeout(() => window.htmx.trigger(document.body, "chats-changed"), SIDEBAR_REFRESH_DELAY_MS);
+  };
+  // After the frame that shows the first text, not inside it.
+  const afterPaint = () => window.requestAnimationFrame(() => window.setTimeout(becomeChat));
+  articles.forEach((article) => {
+    article.addEventListener("vero:first-text", afterPaint, { once: true });
+    // Finished before that (a short answer): the page is the chat's before its body reloads.
+    article.addEventListener("vero:finished", becomeChat, { once: true });
+  });
+  window.setTimeout(becomeChat, CHAT_PAGE_LATEST_MS);
 }
 
 function init(root) {

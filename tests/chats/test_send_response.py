@@ -29,10 +29,12 @@ def test_a_new_chats_send_answers_with_its_turn_and_the_chats_header_not_a_page(
     html = response.content.decode()
     assert f'data-stream-url="/c/{chat.id}/m/{answer.id}/stream"' in html
     assert f'data-send-url="/c/{chat.id}/send"' in html  # the composer's next target
-    assert 'hx-swap-oob="outerHTML:#welcome"' in html
+    # The chat's header and URL, for chat.js to put in place after the first text.
+    assert f'data-chat-started="{chat.id}"' in html
+    assert f'data-chat-url="/c/{chat.id}/"' in html
+    assert 'class="chat-title-text"' in html
     # Like a follow-up's: the page around the turn is not rendered again.
     assert "data-model-picker" not in html
-    assert response["HX-Push-Url"] == f"/c/{chat.id}/"
     assert "HX-Retarget" not in response
     wait_for_answer(answer.id)
 
