@@ -167,3 +167,26 @@ def test_a_refused_send_shows_the_empty_meter_and_when_the_next_message_comes(
     expect(meter.locator("meter")).to_have_attribute("value", "0")
     expect(page.locator("[data-ratelimit-meter=platform]")).to_contain_text("Limit reached")
     expect(page.locator("article.message-user")).to_have_count(1)
+
+
+def test_send_stays_disabled_from_a_sent_turns_response_until_its_answer_is_on_the_page(
+    page: Page, fake_model: str, fake_llm: FakeProvider
+) -> None:
+    fake_llm.enqueue(Script(text=TOKENS, delay=0.05), Script(text="Alphabet"))
+    _open_new_chat(page, fake_model)
+    # htmx swaps the turn at once but runs its load handlers after the settle delay: made long
+    # here, the window in which an Enter used to send a second turn (a 409) stays open.
+    page.evaluate("window.htmx.config.defaultSettleDelay = 1500")
+    composer = page.get_by_label("Message")
+    composer.fill("Spell the alphabet")
+
+    with page.expect_response(lambda response: response.url.endswith("/c/send")):
+        composer.press("Enter")
+    page.wait_for_timeout(100)  # inside the settle delay: not a wait for something
+
+    expect(page.locator("[data-send-button]")).to_be_disabled()
+    composer.fill("A second question too soon")
+    composer.press("Enter")
+    _complete(_last_answer(page))
+    expect(page.locator("article.message-user")).to_have_count(1)
+    expect(composer).to_have_value("A second question too soon")
