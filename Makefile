@@ -35,6 +35,9 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
+# The suite runs two server processes on Redis, as production scales out: this machine's Redis
+# unless REDIS_URL names another.
+test: export REDIS_URL ?= redis://127.0.0.1:6379/0
 test: install chromium lint
 	$(PY) scripts/devdb.py -- bash -c '\
 	  $(PY) manage.py collectstatic --noinput -v0 && \

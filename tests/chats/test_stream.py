@@ -470,3 +470,27 @@ def test_the_reaper_interrupts_answers_whose_process_is_gone_without_waiting(
     assert reaped.status == "interrupted"
     assert reaped.text == "Half an ans"
     assert Message.objects.get(id=live_elsewhere.id).status == "streaming"
+
+
+def test_the_periodic_reaper_leaves_another_processs_answer_while_its_heartbeat_is_fresh(
+    alice: User,
+) -> None:
+    from datetime import timedelta
+
+    from asgiref.sync import async_to_sync
+    from django.utils import timezone
+
+    from chats.generation import messages_reap_periodic
+
+    # The generating process keeps no liveness key this process can see (this one without
+    # Redis, or a server configured without it): only its heartbeats say that it is alive.
+    written = _answer_left_by(alice, uuid.uuid4())  # heartbeat fresh
+    quiet = _answer_left_by(
+        alice, uuid.uuid4(), heartbeat_at=timezone.now() - timedelta(seconds=25)
+    )  # two heartbeats missed (10 s apart), not yet stale (60 s)
+
+    reaped = async_to_sync(messages_reap_periodic)()
+
+    assert reaped == 1
+    assert Message.objects.get(id=written.id).status == "streaming"
+    assert Message.objects.get(id=quiet.id).status == "interrupted"
