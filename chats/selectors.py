@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -149,18 +150,23 @@ def chat_is_generating(*, chat: Chat) -> bool:
 TITLE_AWAIT_SLACK_SECONDS = 5
 
 
-def chat_title_awaited(*, chat: Chat) -> bool:
+def chat_title_awaited(*, chat: Chat, messages: Sequence[Message] | None = None) -> bool:
     """Whether a generated title may still replace the chat's fallback title.
 
     True for a new chat (one question, one answer) still titled from its question while the
     answer is generating, or finished too recently for the title task to have given up.
-    Pages poll the title while this holds.
+    Pages poll the title while this holds. `messages`: the chat's messages when the caller
+    has them all already (a page that loaded the tree); otherwise they are read.
     """
     # No ORDER BY: three rows at most, whatever the chat's size, tell a one-turn chat apart.
-    first = list(
-        Message.objects.filter(chat=chat).only(
-            "role", "parts", "status", "updated_at", "parent_id"
-        )[:3]
+    first = (
+        list(messages)
+        if messages is not None
+        else list(
+            Message.objects.filter(chat=chat).only(
+                "role", "parts", "status", "updated_at", "parent_id"
+            )[:3]
+        )
     )
     if len(first) != 2:
         return False

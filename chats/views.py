@@ -121,7 +121,11 @@ def chat_context(request: VeroRequest, chat: Chat) -> dict[str, Any]:
         "branched": any(len(options) > 1 for options in tree.children.values()),
         "lineage": chat_lineage(chat=chat) if chat.parent_chat_id else [],
         "forks": chat_forks(chat=chat),
-        "title_awaited": chat_title_awaited(chat=chat),
+        # From the messages just loaded: a one-turn chat shows both, a longer one is not new.
+        "title_awaited": chat_title_awaited(
+            chat=chat,
+            messages=[item.message for item in shown] if len(tree.parent_of) == 2 else [],
+        ),
         **_picker(actor_get(request), chat.settings.get("model")),
     }
 
