@@ -170,7 +170,6 @@ function chatStarted(started) {
       window.htmx.process(header);
     }
     section.classList.remove("chat-new");
-    section.removeAttribute("hx-history"); // a chat's page is kept in history like any other
     window.history.pushState({ htmx: true }, "", started.dataset.chatUrl);
     document.title = started.dataset.documentTitle;
     window.setTimeout(() => window.htmx.trigger(document.body, "chats-changed"), SIDEBAR_REFRESH_DELAY_MS);
