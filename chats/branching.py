@@ -7,7 +7,14 @@ traps these functions avoid are in DESIGN.md section 4 and shared/research/tree-
 
 Children of a message are ordered by creation (created_at, id); `selected_child_index` and
 `Chat.root_message_index` are positions in that order, so every delete re-points the parent's
-selection at the same logical child.
+selection at the same logical child. A branch's `seq` may have gaps: nothing here moves a row
+that stays, and nothing assumes the next message of a branch is at `seq + 1`.
+
+A request may come from a tab that has not seen another tab's change. Each write applies to
+the message the user acted on, and one that adds a message selects the whole route to it, so
+the result is shown whatever the other tab selected meanwhile. Every write bumps the chat's
+`tree_version` exactly once (`_chat_touch`), so a caller that knows the version its page
+showed can tell whether the page was current (the new version is that one plus one).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from django.utils import timezone
 
 from chats.markdown import markdown_render
 from chats.models import Branch, Chat, Message
+from chats.structure import message_route
 from chats.tree import (
     ChatNotFound,
     EmptyText,
@@ -30,7 +38,6 @@ from chats.tree import (
     SelectionOutOfRange,
     WrongRole,
     chat_lock,
-    chat_tree_load,
     message_append,
     next_branch_paths,
 )
@@ -116,15 +123,26 @@ def _root_index(*, chat: Chat) -> int | None:
     return index
 
 
+# The chat's first messages: the first (lowest seq) of each root branch, through the chat's few
+# root branches rather than a scan of its messages for a null parent.
+_ROOTS_SQL = """
+SELECT first.id, first.created_at
+FROM chats_branch b
+CROSS JOIN LATERAL (
+    SELECT id, created_at FROM chats_message WHERE branch_id = b.id ORDER BY seq LIMIT 1
+) first
+WHERE b.chat_id = %s AND b.parent_branch_id IS NULL
+ORDER BY first.created_at, first.id
+"""
+
+
 def _children(*, chat: Chat, parent_id: uuid.UUID | None) -> list[tuple[uuid.UUID, datetime]]:
     """Return a message's children (or the chat's first messages) in creation order."""
     if parent_id is None:
-        # Through the chat's few root branches, not a scan of its messages for a null parent.
-        rows = Message.objects.filter(
-            branch__chat_id=chat.id, branch__parent_branch__isnull=True, seq=0
-        )
-    else:
-        rows = Message.objects.filter(parent_id=parent_id)
+        with connection.cursor() as cursor:
+            cursor.execute(_ROOTS_SQL, [chat.id])
+            return [(row[0], row[1]) for row in cursor.fetchall()]
+    rows = Message.objects.filter(parent_id=parent_id)
     return list(rows.order_by("created_at", "id").values_list("id", "created_at"))
 
 
@@ -140,26 +158,32 @@ def _effective_index(stored: int | None, count: int) -> int | None:
 def _store_selection(
     *, chat: Chat, parent_id: uuid.UUID | None, stored: int | None, index: int | None
 ) -> None:
-    """Write a selection on the parent (or the chat); the chat's updated_at is bumped anyway."""
-    now = timezone.now()
+    """Select the `index`-th child of the parent (or of the chat), then touch the chat."""
     if parent_id is None:
         chat.root_message_index = index
-        chat.updated_at = now
-        Chat.objects.filter(id=chat.id).update(root_message_index=index, updated_at=now)
+        _chat_touch(chat=chat, with_root_index=True)
         return
     if stored != index:
-        Message.objects.filter(id=parent_id).update(selected_child_index=index, updated_at=now)
+        Message.objects.filter(id=parent_id).update(
+            selected_child_index=index, updated_at=timezone.now()
+        )
     _chat_touch(chat=chat)
 
 
 def _chat_touch(*, chat: Chat, with_root_index: bool = False) -> None:
-    """Bump updated_at (the sync API pages chats by it), with the instance's root selection."""
+    """End of every write: bump updated_at (the sync API pages chats by it) and the tree's
+    version, once, with the instance's root selection when it may have changed."""
     now = timezone.now()
-    fields: dict[str, Any] = {"updated_at": now}
-    if with_root_index:
-        fields["root_message_index"] = chat.root_message_index
-    Chat.objects.filter(id=chat.id).update(**fields)
+    root = ", root_message_index = %(root)s" if with_root_index else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE chats_chat SET updated_at = %(now)s, tree_version = tree_version + 1{root} "  # noqa: S608
+            "WHERE id = %(chat)s RETURNING tree_version",
+            {"now": now, "root": chat.root_message_index, "chat": chat.id},
+        )
+        row = cursor.fetchone()
     chat.updated_at = now
+    chat.tree_version = row[0] if row else chat.tree_version
 
 
 def _parent_of(message: Message) -> Message | None:
@@ -193,7 +217,8 @@ def message_edit_user(*, chat: Chat, message: Message, text: str, model_id: str)
             status=Message.Status.STREAMING,
             parent_has_successor=False,
         )
-        _chat_touch(chat=chat, with_root_index=parent is None)
+        route_select_locked(chat=chat, message=answer)
+        _chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=answer.id)
     return UserEdit(version=version, answer=answer)
 
@@ -217,7 +242,8 @@ def message_edit_assistant(*, chat: Chat, message: Message, text: str) -> Messag
         # Rendered once, like every finished answer.
         version.html = markdown_render(version.text)
         Message.objects.filter(id=version.id).update(html=version.html)
-        _chat_touch(chat=chat, with_root_index=parent is None)
+        route_select_locked(chat=chat, message=version)
+        _chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=version.id)
     return version
 
@@ -264,7 +290,8 @@ def message_regenerate(*, chat: Chat, message: Message, model_id: str | None = N
             model_id=model_id or current.model_id,
             status=Message.Status.STREAMING,
         )
-        _chat_touch(chat=chat)
+        route_select_locked(chat=chat, message=answer)
+        _chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=answer.id)
     return answer
 
@@ -299,54 +326,63 @@ def message_select(*, chat: Chat, message: Message) -> None:
     """
     with transaction.atomic():
         current = _locked_message(chat=chat, message=message)
-        stored_root = _root_index(chat=chat)
-        with connection.cursor() as cursor:
-            cursor.execute(_ROUTE_BRANCHES_SQL, [chat.id, current.branch_id])
-            route = cursor.fetchall()  # [(branch id, seq of its fork message)], root first
-            # Where the route leaves each branch: into the next one, or at `message` itself.
-            leave_at = {
-                branch_id: (route[i + 1][1] if i + 1 < len(route) else current.seq)
-                for i, (branch_id, _fork_seq) in enumerate(route)
-            }
-            next_branch = {route[i][0]: route[i + 1][0] for i in range(len(route) - 1)}
-            cursor.execute(_ROUTE_FORK_POINTS_SQL, [list(leave_at)])
-            fork_points = {
-                row[0]: row[1:]
-                for row in cursor.fetchall()
-                # Forks below `message` (at it or after it) are not on its route.
-                if row[2] < leave_at[row[1]]
-                or (row[2] == leave_at[row[1]] and row[1] != route[-1][0])
-            }
-        children: dict[uuid.UUID, list[tuple[datetime, uuid.UUID, int, int]]] = {}
-        for parent_id, child_id, created_at, branch_id, seq in Message.objects.filter(
-            parent_id__in=list(fork_points)
-        ).values_list("parent_id", "id", "created_at", "branch_id", "seq"):
-            children.setdefault(parent_id, []).append((created_at, child_id, branch_id, seq))
-        ids: list[uuid.UUID] = []
-        indexes: list[int] = []
-        for parent_id, (branch_id, seq, stored) in fork_points.items():
-            options = sorted(children.get(parent_id, []))
-            on_route = (
-                (branch_id, seq + 1) if seq < leave_at[branch_id] else (next_branch[branch_id], 0)
-            )
-            index = [(row[2], row[3]) for row in options].index(on_route)
-            if _effective_index(stored, len(options)) != index:
-                ids.append(parent_id)
-                indexes.append(index)
-        roots = _children(chat=chat, parent_id=None)
-        root_id = Message.objects.filter(branch_id=route[0][0], seq=0).values_list("id", flat=True)
-        root_index = [child for child, _ in roots].index(root_id.get())
-        if _effective_index(stored_root, len(roots)) != root_index:
-            chat.root_message_index = root_index
-        if ids:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE chats_message m SET selected_child_index = v.index, updated_at = %s "
-                    "FROM unnest(%s::uuid[], %s::int[]) AS v(id, index) WHERE m.id = v.id",
-                    [timezone.now(), ids, indexes],
-                )
+        route_select_locked(chat=chat, message=current)
         _chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=current.id)
+
+
+def route_select_locked(*, chat: Chat, message: Message) -> None:
+    """Under the chat's lock: point every selection on the route to `message` (a current row) at it.
+
+    Sets `chat.root_message_index`; the caller writes it with `_chat_touch`.
+    """
+    stored_root = _root_index(chat=chat)
+    with connection.cursor() as cursor:
+        cursor.execute(_ROUTE_BRANCHES_SQL, [chat.id, message.branch_id])
+        route = cursor.fetchall()  # [(branch id, seq of its fork message)], root first
+        # Where the route leaves each branch: into the next one, or at `message` itself.
+        leave_at = {
+            branch_id: (route[i + 1][1] if i + 1 < len(route) else message.seq)
+            for i, (branch_id, _fork_seq) in enumerate(route)
+        }
+        next_branch = {route[i][0]: route[i + 1][0] for i in range(len(route) - 1)}
+        cursor.execute(_ROUTE_FORK_POINTS_SQL, [list(leave_at)])
+        fork_points = {
+            row[0]: row[1:]
+            for row in cursor.fetchall()
+            # Forks below `message` (at it or after it) are not on its route.
+            if row[2] < leave_at[row[1]] or (row[2] == leave_at[row[1]] and row[1] != route[-1][0])
+        }
+    children: dict[uuid.UUID, list[tuple[datetime, uuid.UUID, int]]] = {}
+    for parent_id, child_id, created_at, branch_id in Message.objects.filter(
+        parent_id__in=list(fork_points)
+    ).values_list("parent_id", "id", "created_at", "branch_id"):
+        children.setdefault(parent_id, []).append((created_at, child_id, branch_id))
+    ids: list[uuid.UUID] = []
+    indexes: list[int] = []
+    for parent_id, (branch_id, seq, stored) in fork_points.items():
+        options = sorted(children.get(parent_id, []))
+        # The route goes on in the fork point's own branch (its successor, whatever its seq)
+        # or into the next branch of the route (that branch's first message).
+        on_route = branch_id if seq < leave_at[branch_id] else next_branch[branch_id]
+        index = [row[2] for row in options].index(on_route)
+        if _effective_index(stored, len(options)) != index:
+            ids.append(parent_id)
+            indexes.append(index)
+    roots = _children(chat=chat, parent_id=None)
+    root_id = (
+        Message.objects.filter(branch_id=route[0][0]).order_by("seq").values_list("id", flat=True)
+    )[0]
+    root_index = [child for child, _ in roots].index(root_id)
+    if _effective_index(stored_root, len(roots)) != root_index:
+        chat.root_message_index = root_index
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE chats_message m SET selected_child_index = v.index, updated_at = %s "
+                "FROM unnest(%s::uuid[], %s::int[]) AS v(id, index) WHERE m.id = v.id",
+                [timezone.now(), ids, indexes],
+            )
 
 
 def branch_select(*, chat: Chat, parent_id: uuid.UUID | None, index: int) -> uuid.UUID:
@@ -401,8 +437,11 @@ WITH forked AS (
            OR branch_id IN (SELECT id FROM doomed_branches))
     RETURNING id
 ), gone_branches AS (
+    -- B itself goes when nothing of it stays above `from` (its seq may start above 0).
     DELETE FROM chats_branch
-    WHERE id IN (SELECT id FROM doomed_branches) OR (id = %(branch)s AND %(from)s = 0)
+    WHERE id IN (SELECT id FROM doomed_branches)
+       OR (id = %(branch)s AND NOT EXISTS (
+           SELECT 1 FROM chats_message WHERE branch_id = %(branch)s AND seq < %(from)s))
 ), unlinked AS (
     UPDATE chats_chat SET forked_from_message_id = NULL
     WHERE parent_chat_id = %(chat)s AND forked_from_message_id IN (SELECT id FROM gone)
@@ -480,12 +519,13 @@ def message_delete_turn(*, chat: Chat, message: Message) -> DeleteOutcome:
 
 
 def message_delete_single(*, chat: Chat, message: Message) -> DeleteOutcome:
-    """Delete only this message; its children move up to its parent.
+    """Delete only this message; its children move up to its parent. Nothing else moves.
 
-    Its in-branch successor takes its place (the branch's tail shifts down one seq), branches
-    forked at it re-attach to its parent (moving under the parent's branch when the message
-    started its own), and the parent keeps showing the same logical child: if that was this
-    message, the child this message showed.
+    Its in-branch successor (whatever its seq) now follows the parent, and branches forked at
+    it re-attach to the parent. The parent keeps showing the same logical child: if that was
+    this message, the child this message showed. Rows written: the message, its children's
+    parent links, the parent's selection and the chat; only when the message began its branch
+    and had branches forked at it do those branches' paths move under the parent's branch.
     """
     with transaction.atomic():
         current = _locked_message(chat=chat, message=message)
@@ -495,31 +535,23 @@ def message_delete_single(*, chat: Chat, message: Message) -> DeleteOutcome:
         if parent_id is None and len(siblings) == 1 and not kids:
             return _delete_whole_chat(chat=chat)
         stored = _parent_selection(chat=chat, parent_id=parent_id)
-        sibling_ids = [child for child, _ in siblings]
-        position = sibling_ids.index(current.id)
-        shown = _effective_index(stored, len(siblings))
-        merged = sorted(
-            [row for row in siblings if row[0] != current.id] + kids,
-            key=lambda row: (row[1], row[0]),
+        index = _selection_after_removal(
+            siblings=siblings,
+            removed=current.id,
+            kids=kids,
+            shown=_effective_index(stored, len(siblings)),
+            shown_kid=_effective_index(current.selected_child_index, len(kids)),
         )
-        merged_ids = [child for child, _ in merged]
-        if shown != position:
-            index = merged_ids.index(sibling_ids[shown]) if shown is not None else None
-        elif kids:
-            kid_ids = [child for child, _ in kids]
-            shown_kid = _effective_index(current.selected_child_index, len(kids))
-            index = merged_ids.index(kid_ids[shown_kid or 0])
-        else:
-            index = min(position, len(merged_ids) - 1) if merged_ids else None
-
         branch = Branch.objects.get(id=current.branch_id)
-        has_successor = Message.objects.filter(branch_id=branch.id, seq=current.seq + 1).exists()
+        starts_branch = not Message.objects.filter(
+            branch_id=branch.id, seq__lt=current.seq
+        ).exists()
+        has_successor = Message.objects.filter(branch_id=branch.id, seq__gt=current.seq).exists()
         forked = list(
             Branch.objects.filter(fork_message_id=current.id)
             .order_by("created_at", "id")
             .values_list("id", "path")
         )
-        now = timezone.now()
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE chats_chat SET forked_from_message_id = NULL "
@@ -529,62 +561,90 @@ def message_delete_single(*, chat: Chat, message: Message) -> DeleteOutcome:
             cursor.execute("DELETE FROM chats_message WHERE id = %s", [current.id])
             cursor.execute(
                 "UPDATE chats_message SET parent_id = %s, updated_at = %s WHERE parent_id = %s",
-                [parent_id, now, current.id],
+                [parent_id, timezone.now(), current.id],
             )
-            if has_successor:
-                # Transient duplicates while the tail shifts; checked again right after.
-                cursor.execute("SET CONSTRAINTS message_branch_seq_unique DEFERRED")
-                cursor.execute(
-                    "UPDATE chats_message SET seq = seq - 1, updated_at = %s "
-                    "WHERE branch_id = %s AND seq > %s",
-                    [now, branch.id, current.seq],
-                )
-                cursor.execute("SET CONSTRAINTS message_branch_seq_unique IMMEDIATE")
-            if forked and current.seq > 0:
+            if forked and not starts_branch:
                 # The parent is in the same branch: the forks stay children of this branch.
                 cursor.execute(
                     "UPDATE chats_branch SET fork_message_id = %s WHERE fork_message_id = %s",
                     [parent_id, current.id],
                 )
             elif forked:
-                # This message started its branch, so the parent lives in the parent branch
-                # (or there is none): the forks and the branches under them move there.
-                parent_path = (
-                    str(
-                        Branch.objects.filter(id=branch.parent_branch_id)
-                        .values_list("path", flat=True)
-                        .get()
-                    )
-                    if branch.parent_branch_id
-                    else None
-                )
-                new_paths = next_branch_paths(
-                    chat_id=chat.id,
-                    parent_branch_id=branch.parent_branch_id,
-                    parent_path=parent_path,
-                    count=len(forked),
-                )
-                cursor.execute(
-                    """
-                    UPDATE chats_branch b SET path = CASE
-                        WHEN nlevel(b.path) > nlevel(moved.old_path)
-                        THEN moved.new_path || subpath(b.path, nlevel(moved.old_path))
-                        ELSE moved.new_path END
-                    FROM unnest(%s::ltree[], %s::ltree[]) AS moved(old_path, new_path)
-                    WHERE b.chat_id = %s AND b.path <@ moved.old_path
-                    """,
-                    [[str(path) for _, path in forked], new_paths, chat.id],
-                )
-                cursor.execute(
-                    "UPDATE chats_branch SET fork_message_id = %s, parent_branch_id = %s "
-                    "WHERE fork_message_id = %s",
-                    [parent_id, branch.parent_branch_id, current.id],
-                )
-            if current.seq == 0 and not has_successor:
+                _forks_move_up(
+                    chat=chat, branch=branch, message_id=current.id, forked=forked,
+                    parent_id=parent_id,
+                )  # fmt: skip
+            if starts_branch and not has_successor:
                 cursor.execute("DELETE FROM chats_branch WHERE id = %s", [branch.id])
         _store_selection(chat=chat, parent_id=parent_id, stored=stored, index=index)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id)
     return DeleteOutcome(deleted_count=1, chat_deleted=False)
+
+
+def _selection_after_removal(
+    *,
+    siblings: list[tuple[uuid.UUID, datetime]],
+    removed: uuid.UUID,
+    kids: list[tuple[uuid.UUID, datetime]],
+    shown: int | None,
+    shown_kid: int | None,
+) -> int | None:
+    """The parent's selection once `removed` is gone and its `kids` are the parent's children.
+
+    The same logical child stays shown: another sibling if one was, else the child the removed
+    message showed, else a neighbour of the removed one.
+    """
+    sibling_ids = [child for child, _ in siblings]
+    position = sibling_ids.index(removed)
+    merged = sorted(
+        [row for row in siblings if row[0] != removed] + kids, key=lambda row: (row[1], row[0])
+    )
+    merged_ids = [child for child, _ in merged]
+    if shown != position:
+        return merged_ids.index(sibling_ids[shown]) if shown is not None else None
+    if kids:
+        return merged_ids.index(kids[shown_kid or 0][0])
+    return min(position, len(merged_ids) - 1) if merged_ids else None
+
+
+def _forks_move_up(
+    *,
+    chat: Chat,
+    branch: Branch,
+    message_id: uuid.UUID,
+    forked: list[tuple[int, str]],
+    parent_id: uuid.UUID | None,
+) -> None:
+    """The deleted message began its branch, so its parent lives in the parent branch (or
+    there is none): the branches forked at it, and the branches under them, move there."""
+    parent_path = (
+        str(Branch.objects.filter(id=branch.parent_branch_id).values_list("path", flat=True).get())
+        if branch.parent_branch_id
+        else None
+    )
+    new_paths = next_branch_paths(
+        chat_id=chat.id,
+        parent_branch_id=branch.parent_branch_id,
+        parent_path=parent_path,
+        count=len(forked),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE chats_branch b SET path = CASE
+                WHEN nlevel(b.path) > nlevel(moved.old_path)
+                THEN moved.new_path || subpath(b.path, nlevel(moved.old_path))
+                ELSE moved.new_path END
+            FROM unnest(%s::ltree[], %s::ltree[]) AS moved(old_path, new_path)
+            WHERE b.chat_id = %s AND b.path <@ moved.old_path
+            """,
+            [[str(path) for _, path in forked], new_paths, chat.id],
+        )
+        cursor.execute(
+            "UPDATE chats_branch SET fork_message_id = %s, parent_branch_id = %s "
+            "WHERE fork_message_id = %s",
+            [parent_id, branch.parent_branch_id, message_id],
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -619,7 +679,7 @@ def chat_fork(
     with transaction.atomic():
         current = _locked_message(chat=chat, message=message)
         source = Chat.objects.get(id=chat.id)
-        route = chat_tree_load(chat=source).ancestors(current.id)
+        route = message_route(chat_id=source.id, message_id=current.id)
         parts: list[dict[str, Any]] = []
         if edited_text is not None:
             parts = _replace_text(current.parts, edited_text)

@@ -37,9 +37,15 @@ def _model_field(*, required: bool) -> forms.CharField:
     )
 
 
+def tree_version_field() -> forms.IntegerField:
+    """The chat's tree version the page showed (absent: unknown, so treated as stale)."""
+    return forms.IntegerField(required=False, min_value=0)
+
+
 class SendForm(forms.Form):
     model = _model_field(required=True)
     parent = forms.UUIDField(required=False)
+    version = tree_version_field()
     reasoning_effort = forms.ChoiceField(choices=REASONING_EFFORTS, required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

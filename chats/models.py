@@ -38,6 +38,10 @@ class Chat(models.Model):
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     fork_depth = models.PositiveIntegerField(default=0)
+    # Bumped by every write that changes the tree or what it shows (a send, a version, a
+    # selection, a delete): a page posts the version it shows, so a request from a tab that
+    # has not seen another tab's change is told apart and its result made visible.
+    tree_version = models.BigIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-updated_at", "id"], name="chat_user_updated_idx")]
@@ -124,12 +128,8 @@ class Message(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["branch", "seq"],
-                name="message_branch_seq_unique",
-                # Shifting a branch's tail must not trip over transient duplicates.
-                deferrable=models.Deferrable.IMMEDIATE,
-            ),
+            # `seq` may have gaps: a delete moves nothing.
+            models.UniqueConstraint(fields=["branch", "seq"], name="message_branch_seq_unique"),
         ]
         indexes = [
             models.Index(

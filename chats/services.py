@@ -12,8 +12,10 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
+from chats.branching import route_select_locked
 from chats.models import Branch, Chat, ChatDeletion, Message, TokenUsage
-from chats.tree import chat_lock, chat_tree_load, first_branch_path, message_append
+from chats.structure import chat_structure_load
+from chats.tree import chat_lock, first_branch_path, message_append
 from realtime.events import CHANNEL, event_payload, publish
 from vero.lib.db import instances_insert, instances_insert_sql
 
@@ -120,36 +122,36 @@ class Turn:
     question: Message
     answer: Message
     chat_created: bool
+    # The turn does not simply follow what the sender's page showed (another tab changed the
+    # chat, or the question starts a new branch): the page must show the chat again.
+    reshow: bool = False
 
 
-def _leaf_of(chat: Chat) -> Message | None:
-    path = chat_tree_load(chat=chat).active_path()
-    return Message.objects.get(id=path[-1]) if path else None
-
-
-# The chat's row lock and what a send needs to know of the parent, in one statement: where it
-# is, whether it is still being answered, whether its branch goes on after it and how many
-# branches fork at it. No row: the chat is gone; a row of NULLs: the parent is not in it.
+# What a send needs to know of the parent, read after the chat's lock was taken (in its own
+# statement): where it is, whether it is still being answered, whether its branch goes on
+# after it (seq may have gaps) and how many branches fork at it. No row: not in the chat.
 _PARENT_STATE_SQL = """
 SELECT p.branch_id, p.seq, p.status,
-       EXISTS (SELECT 1 FROM chats_message s WHERE s.branch_id = p.branch_id AND s.seq = p.seq + 1),
+       EXISTS (SELECT 1 FROM chats_message s WHERE s.branch_id = p.branch_id AND s.seq > p.seq),
        (SELECT count(*) FROM chats_branch f WHERE f.fork_message_id = p.id)
-FROM chats_chat c
-LEFT JOIN chats_message p ON p.id = %(parent)s AND p.chat_id = c.id
-WHERE c.id = %(chat)s
-FOR NO KEY UPDATE OF c
+FROM chats_message p
+WHERE p.id = %(parent)s AND p.chat_id = %(chat)s
 """
 
 # The rest of a send after its two messages are inserted, in one statement: the parent now
-# shows the new question, the chat remembers the model, and the event is queued.
+# shows the new question, the chat remembers the model and has a new tree version, and the
+# event is queued.
 _SEND_FINISH_SQL = """
 WITH parent AS (
     UPDATE chats_message SET selected_child_index = %(index)s
     WHERE id = %(parent)s AND selected_child_index IS DISTINCT FROM %(index)s
 ), chat AS (
-    UPDATE chats_chat SET settings = %(settings)s::jsonb, updated_at = %(now)s WHERE id = %(chat)s
+    UPDATE chats_chat
+    SET settings = %(settings)s::jsonb, updated_at = %(now)s, tree_version = tree_version + 1
+    WHERE id = %(chat)s
+    RETURNING tree_version
 )
-SELECT pg_notify(%(channel)s, %(payload)s)
+SELECT (SELECT tree_version FROM chat), pg_notify(%(channel)s, %(payload)s)
 """
 
 
@@ -163,14 +165,16 @@ class _ParentState:
 
 
 def _parent_state(*, chat: Chat, parent_id: uuid.UUID) -> _ParentState:
-    """Lock the chat and read the parent (SendRefusedError when either is gone)."""
+    """Read the parent under the chat's lock (SendRefusedError when it is gone)."""
     with connection.cursor() as cursor:
         cursor.execute(_PARENT_STATE_SQL, {"parent": parent_id, "chat": chat.id})
         row = cursor.fetchone()
     if row is None:
-        raise SendRefusedError("This chat no longer exists.", status=404)
-    if row[0] is None:
-        raise SendRefusedError("That message is not part of this chat.", status=404)
+        raise SendRefusedError(
+            "The message you answered is not in this chat (it may have been deleted in another "
+            "tab). Look at the chat again and send from there.",
+            status=404,
+        )
     return _ParentState(*row)
 
 
@@ -182,15 +186,18 @@ def message_send(
     model_id: str,
     parent_id: uuid.UUID | None = None,
     reasoning_effort: str | None = None,
+    seen_version: int | None = None,
 ) -> Turn:
     """Save the user's message and a `streaming` answer placeholder in one transaction.
 
     A new chat is created when `chat` is None (titled from the text until a better title is
     generated): one statement writes the chat, its root branch, both messages and the event.
-    Otherwise the parent defaults to the end of the chat's shown branch. Under the last
-    message of a branch (every send from the composer) this is four statements whatever the
-    chat's length: the lock with the parent's state, one insert of both messages, and one
-    statement for the parent's selection, the chat and the event.
+    Otherwise the parent defaults to the end of the chat's shown route. A send from a page
+    that shows the chat as it is (`seen_version` is the chat's `tree_version`) under the last
+    message of a branch is five statements whatever the chat's length: the lock, the parent's
+    state, one insert of both messages, and one statement for the parent's selection, the
+    chat and the event. Any other send (a stale page, a parent inside a branch) takes the
+    general path, which also selects the whole route to the new turn, so it is shown.
     """
     parts = [{"type": "text", "text": text}]
     settings = _settings_with(
@@ -203,24 +210,27 @@ def message_send(
                 model_id=model_id,
             )  # fmt: skip
         chat.settings = settings
+        locked = chat_lock(chat_id=chat.id)
+        if locked is None:
+            raise SendRefusedError("This chat no longer exists.", status=404)
+        chat.root_message_index = locked.root_message_index
+        current = seen_version == locked.tree_version
         if parent_id is None:
-            chat_lock(chat_id=chat.id)
-            leaf = _leaf_of(chat)
+            leaf = chat_structure_load(chat=chat).route().leaf
             if leaf is None:  # an empty chat (its messages were deleted): start it again
                 return _send_appending(
-                    chat=chat, user_id=user_id, parent=None, parts=parts, model_id=model_id
+                    chat=chat, user_id=user_id, parent_id=None, parts=parts, model_id=model_id
                 )
-            parent_id = leaf.id
+            parent_id, current = leaf.id, True  # the shown route's end is shown
         state = _parent_state(chat=chat, parent_id=parent_id)
         if state.status == Message.Status.STREAMING:
             raise SendRefusedError(
                 "Wait for the answer to finish, or stop it, before sending.", status=409
             )
-        if state.has_successor:  # sent from inside a branch: the question starts a new one
+        if state.has_successor or not current:
             return _send_appending(
-                chat=chat, user_id=user_id, parent=Message.objects.get(id=parent_id),
-                parts=parts, model_id=model_id,
-            )  # fmt: skip
+                chat=chat, user_id=user_id, parent_id=parent_id, parts=parts, model_id=model_id
+            )
         now = timezone.now()
         question, answer = _turn_messages(
             chat=chat, branch_id=state.branch_id, seq=state.seq + 1, parent_id=parent_id,
@@ -245,6 +255,7 @@ def message_send(
                     ),
                 },
             )  # fmt: skip
+            chat.tree_version = cursor.fetchone()[0]
     return Turn(chat=chat, question=question, answer=answer, chat_created=False)
 
 
@@ -327,28 +338,38 @@ def _send_appending(
     *,
     chat: Chat,
     user_id: uuid.UUID,
-    parent: Message | None,
+    parent_id: uuid.UUID | None,
     parts: list[dict[str, Any]],
     model_id: str,
 ) -> Turn:
-    """The general path, through `message_append`: a question that starts a new root (no
-    parent) or a new branch (under a message whose branch goes on), and its placeholder."""
-    question = message_append(
-        chat=chat, parent=parent, role=Message.Role.USER, parts=parts,
-        parent_has_successor=None if parent is None else True,
-    )  # fmt: skip
+    """The general path, under the chat's lock, through `message_append`: a question that
+    starts a new root (no parent), a new branch (under a message whose branch goes on), or
+    answers a message a stale page showed. The whole route to the new turn is selected, so
+    it is shown whatever another tab selected meanwhile."""
+    parent = None if parent_id is None else Message(id=parent_id, chat_id=chat.id)
+    question = message_append(chat=chat, parent=parent, role=Message.Role.USER, parts=parts)
     answer = message_append(
         chat=chat, parent=question, role=Message.Role.ASSISTANT, parts=[], model_id=model_id,
         status=Message.Status.STREAMING, parent_has_successor=False,
     )  # fmt: skip
-    chat.save(update_fields=["root_message_index", "settings", "updated_at"])
+    if parent is not None:
+        route_select_locked(chat=chat, message=answer)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE chats_chat SET settings = %s::jsonb, root_message_index = %s, "
+            "updated_at = %s, tree_version = tree_version + 1 WHERE id = %s RETURNING tree_version",
+            [orjson.dumps(chat.settings).decode(), chat.root_message_index, now, chat.id],
+        )
+        chat.tree_version = cursor.fetchone()[0]
+    chat.updated_at = now
     publish(
         user_id=user_id,
         kind="message.created",
         chat_id=chat.id,
         message_id=answer.id,
     )
-    return Turn(chat=chat, question=question, answer=answer, chat_created=False)
+    return Turn(chat=chat, question=question, answer=answer, chat_created=False, reshow=True)
 
 
 RETRYABLE = (Message.Status.ERROR, Message.Status.STOPPED, Message.Status.INTERRUPTED)

@@ -65,14 +65,31 @@ class MessageStreaming(TreeError):
     default_message = "This message is still being generated."
 
 
-def chat_lock(*, chat_id: uuid.UUID) -> bool:
+@dataclass(frozen=True)
+class LockedChat:
+    """The chat's row lock is held; what its row says under the lock (current, unlike any
+    copy the caller loaded before)."""
+
+    tree_version: int
+    root_message_index: int | None
+
+
+def chat_lock(*, chat_id: uuid.UUID) -> LockedChat | None:
     """Take the chat's row lock; every structural write holds it until commit.
 
-    Returns False when the chat no longer exists (deleted by a writer that held the lock).
+    Its own statement, before anything the write depends on is read: under READ COMMITTED a
+    statement that waited for the lock still sees other rows as they were before the wait,
+    so reads made in the locking statement could be stale. Returns None when the chat no
+    longer exists (deleted by a writer that held the lock).
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM chats_chat WHERE id = %s FOR NO KEY UPDATE", [chat_id])
-        return cursor.fetchone() is not None
+        cursor.execute(
+            "SELECT tree_version, root_message_index FROM chats_chat WHERE id = %s "
+            "FOR NO KEY UPDATE",
+            [chat_id],
+        )
+        row = cursor.fetchone()
+    return LockedChat(*row) if row is not None else None
 
 
 def _label(number: int) -> str:
@@ -128,8 +145,9 @@ def message_append(
 ) -> Message:
     """Add a message under `parent` (None: a first message) and make it the selected child.
 
-    Under the last message of a branch it continues the branch; under a message that already
-    has an in-branch successor it starts a new branch forked there. Nothing existing moves.
+    Under the last message of a branch it continues the branch (after the largest seq: the
+    parent's, since it has no successor); under a message that already has an in-branch
+    successor it starts a new branch forked there. Nothing existing moves.
     `parent` is re-read under the lock (MessageNotInChat if it is gone);
     `parent_has_successor=False` skips that query when the caller just created `parent`.
     """
@@ -149,12 +167,12 @@ def message_append(
         return message
 
     if parent_has_successor is None:
-        # Re-read the parent under the lock: since the caller loaded it, a delete may have
-        # moved it up its branch or removed it. Same single query as the successor check.
+        # Re-read the parent under the lock: since the caller loaded it, another request may
+        # have removed it. Same single query as the successor check (seq may have gaps).
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT p.branch_id, p.seq, EXISTS (SELECT 1 FROM chats_message s "
-                "WHERE s.branch_id = p.branch_id AND s.seq = p.seq + 1) "
+                "WHERE s.branch_id = p.branch_id AND s.seq > p.seq) "
                 "FROM chats_message p WHERE p.id = %s AND p.chat_id = %s",
                 [parent.id, chat.id],
             )

@@ -245,6 +245,7 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
             model_id=model_id,
             parent_id=form.cleaned_data["parent"],
             reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
+            seen_version=form.cleaned_data["version"],
         )
     except SendRefusedError as error:
         return error_response(request, error.message, status=error.status)

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from chats.models import Branch, Chat, Message
+from chats.structure import chat_structure_load
 from chats.tree import ChatTree, chat_lock, chat_tree_build, chat_tree_load, message_append
 
 LABEL = re.compile(rf"^[0-9a-z]{{{Branch.LABEL_WIDTH}}}$")
@@ -119,7 +120,7 @@ def check_trees(chat_ids: list[uuid.UUID]) -> dict[uuid.UUID, CheckedTree]:
         chat_id__in=chat_ids
     ).values_list("chat_id", "id", "path", "parent_branch_id", "fork_message_id"):
         branches_by_chat[chat_id][branch_id] = (str(path), parent, fork)
-    return {
+    checked = {
         chat_id: _check_one(
             rows=rows_by_chat[chat_id],
             branches=branches_by_chat[chat_id],
@@ -127,6 +128,22 @@ def check_trees(chat_ids: list[uuid.UUID]) -> dict[uuid.UUID, CheckedTree]:
         )
         for chat_id in chat_ids
     }
+    for chat_id, result in checked.items():
+        # The page's route (branches and fork points only) is the reference tree's.
+        chat = Chat(id=chat_id, root_message_index=root_indexes[chat_id])
+        route = chat_structure_load(chat=chat).route()
+        positions = {(row[1], row[2]): row[0] for row in rows_by_chat[chat_id]}
+        expanded = [
+            positions[(segment.branch_id, seq)]
+            for segment in route.segments
+            for seq in sorted(
+                seq
+                for branch_id, seq in positions
+                if branch_id == segment.branch_id and segment.first.seq <= seq <= segment.last.seq
+            )
+        ]
+        assert expanded == result.tree.active_path(), "the structure's route is not the tree's"
+    return checked
 
 
 def _check_one(
@@ -148,8 +165,8 @@ def _check_one(
         assert branch_id in branches, "message in a branch of another chat (or none)"
         seqs_by_branch.setdefault(branch_id, []).append(seq)
     for branch_id, (path, parent_branch, fork) in branches.items():
-        seqs = sorted(seqs_by_branch.get(branch_id, []))
-        assert seqs == list(range(len(seqs))) and seqs, f"branch {path} has seqs {seqs}"
+        # Never empty; seq may have gaps (a delete moves nothing).
+        assert seqs_by_branch.get(branch_id), f"branch {path} is empty"
         labels = path.split(".")
         assert all(LABEL.match(label) for label in labels), path
         if parent_branch is None:
@@ -159,8 +176,16 @@ def _check_one(
             assert branch_of[fork] == parent_branch, f"branch {path} forked outside its parent"
             assert branches[parent_branch][0] == ".".join(labels[:-1]), f"path {path}"
 
+    previous_in_branch: dict[tuple[int, int], int | None] = {}
+    for branch_id, seqs in seqs_by_branch.items():
+        ordered = sorted(seqs)
+        for before, seq in zip([None, *ordered], ordered, strict=False):
+            previous_in_branch[(branch_id, seq)] = before
     for _id, branch_id, seq, parent_id, *_rest in rows:
-        from_branches = by_position[(branch_id, seq - 1)] if seq else branches[branch_id][2]
+        before = previous_in_branch[(branch_id, seq)]
+        from_branches = (
+            by_position[(branch_id, before)] if before is not None else branches[branch_id][2]
+        )
         assert parent_id == from_branches, "parent link and branch structure disagree"
         assert parent_id is None or parent_id in ids, "missing parent"
 

@@ -68,16 +68,20 @@ def test_a_send_makes_the_same_few_statements_in_a_short_and_a_long_chat(
         if grow:
             tip = _grow_chat(chat, grow)
         fake_llm.enqueue(Script(text=["more"]))
+        chat.refresh_from_db()
         with CaptureQueriesContext(connection) as captured:
-            response = send(alice_client, "next", fake_model, chat_id=chat.id, parent=str(tip.id))
+            response = send(
+                alice_client, "next", fake_model, chat_id=chat.id, parent=str(tip.id),
+                version=str(chat.tree_version),
+            )  # fmt: skip
         assert response.status_code == 302
         answer = Message.objects.filter(chat=chat, status="streaming").get()
         tip = wait_for_answer(answer.id)
         counts.append(len(captured.captured_queries))
     assert counts[0] == counts[1]
-    # user, chat, rate limit, BEGIN, lock with the parent's state, one insert, one update with
+    # user, chat, rate limit, BEGIN, the lock, the parent's state, one insert, one update with
     # the event, COMMIT, the model's context; a session read for a logged-in user.
-    assert counts[0] <= 11
+    assert counts[0] <= 12
 
 
 def test_a_new_chats_send_writes_it_in_one_statement_and_makes_fewer_than_a_follow_up(
@@ -92,15 +96,20 @@ def test_a_new_chats_send_writes_it_in_one_statement_and_makes_fewer_than_a_foll
     assert response.status_code == 302
     chat = Chat.objects.exclude(id=warm_up.chat_id).get()
     first_answer = wait_for_answer(chat.messages.get(role="assistant").id)
+    chat.refresh_from_db()
     with CaptureQueriesContext(connection) as follow_up:
-        send(alice_client, "next", fake_model, chat_id=chat.id, parent=str(first_answer.id))
+        send(
+            alice_client, "next", fake_model, chat_id=chat.id, parent=str(first_answer.id),
+            version=str(chat.tree_version),
+        )  # fmt: skip
     wait_for_answer(Message.objects.get(chat=chat, role="assistant", seq=3).id)
 
     statements = [" ".join(query["sql"].split()) for query in new_chat.captured_queries]
     # session, user, rate limit, BEGIN, the chat with its branch, both messages and the event,
-    # COMMIT, the model's context. A follow-up reads the chat and writes in three statements.
+    # COMMIT, the model's context. A follow-up reads the chat, locks it in its own statement,
+    # reads the parent and writes in two statements.
     assert len(statements) == 7
-    assert len(statements) == len(follow_up.captured_queries) - 3
+    assert len(statements) == len(follow_up.captured_queries) - 4
     write = statements[statements.index("BEGIN") + 1 : statements.index("COMMIT")]
     assert len(write) == 1
     for table in ("chats_chat", "chats_branch", "chats_message"):

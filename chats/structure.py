@@ -1,0 +1,409 @@
+"""A chat's structure at the level of branches: what a page needs to find its route, cheaply.
+
+A message that no branch forks at has at most one child, its successor in its branch, so the
+only places where the route can turn are the fork points (messages some branch forks at) and
+the chat's first messages. One query reads the chat's branches (with the first and last
+message of each) and its fork points (with their selection and in-branch successor); from
+those the active route is computed in Python, without recursion, as a few runs of branches
+(`Segment`s). Its cost follows the number of branches, never the number of messages: a
+100,000-message chat with one branch is one row. Texts are read only for the messages shown
+(`route_window`).
+
+Positions inside a branch are `seq` ranges: a branch's `seq` may have gaps (a delete moves
+nothing), so counts are never derived from seq arithmetic alone.
+"""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection
+
+from chats.models import Chat, Message
+
+# Every branch with its first and last message, and every fork point with its in-branch
+# successor. Each lateral read is one probe of the (branch, seq) index.
+_STRUCTURE_SQL = """
+WITH branches AS (
+    SELECT id, parent_branch_id, fork_message_id FROM chats_branch WHERE chat_id = %(chat)s
+)
+SELECT true, b.id, b.parent_branch_id, b.fork_message_id,
+       f.id, f.seq, f.created_at, f.role,
+       l.id, l.seq, l.created_at, l.role, l.status, NULL::integer
+FROM branches b
+CROSS JOIN LATERAL (
+    SELECT id, seq, created_at, role FROM chats_message
+    WHERE branch_id = b.id ORDER BY seq LIMIT 1
+) f
+CROSS JOIN LATERAL (
+    SELECT id, seq, created_at, role, status FROM chats_message
+    WHERE branch_id = b.id ORDER BY seq DESC LIMIT 1
+) l
+UNION ALL
+SELECT false, p.branch_id, NULL, NULL,
+       p.id, p.seq, p.created_at, p.role,
+       s.id, s.seq, s.created_at, s.role, s.status, p.selected_child_index
+FROM chats_message p
+LEFT JOIN LATERAL (
+    SELECT id, seq, created_at, role, status FROM chats_message
+    WHERE branch_id = p.branch_id AND seq > p.seq ORDER BY seq LIMIT 1
+) s ON true
+WHERE p.id IN (SELECT fork_message_id FROM branches WHERE fork_message_id IS NOT NULL)
+"""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A message as the structure knows it: where it is, never what it says."""
+
+    id: uuid.UUID
+    branch_id: int
+    seq: int
+    created_at: datetime
+    role: str
+    status: str = ""
+
+    @property
+    def order(self) -> tuple[datetime, uuid.UUID]:
+        """Siblings are ordered by creation; the selections are positions in that order."""
+        return (self.created_at, self.id)
+
+
+@dataclass(frozen=True)
+class BranchInfo:
+    id: int
+    parent_branch_id: int | None
+    fork_message_id: uuid.UUID | None
+    first: Node
+    last: Node
+
+
+@dataclass(frozen=True)
+class ForkPoint:
+    node: Node
+    selected: int | None
+    successor: Node | None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of the route inside one branch: its messages with `first_seq <= seq <= last_seq`.
+
+    The route enters at `first` and leaves at `last` (a fork point, or the branch's end).
+    """
+
+    branch_id: int
+    first: Node
+    last: Node
+
+    def holds(self, *, branch_id: int, seq: int) -> bool:
+        return branch_id == self.branch_id and self.first.seq <= seq <= self.last.seq
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Where the route turns: the options in creation order and the one taken."""
+
+    parent_id: uuid.UUID | None
+    options: tuple[Node, ...]
+    index: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """The active route: its runs in order, and the choice made at the start of each run."""
+
+    segments: tuple[Segment, ...]
+    # choices[i] is how segments[i] was entered (None: from its predecessor in the branch,
+    # which has no other child).
+    choices: tuple[Choice | None, ...]
+
+    @property
+    def leaf(self) -> Node | None:
+        return self.segments[-1].last if self.segments else None
+
+    @property
+    def first(self) -> Node | None:
+        return self.segments[0].first if self.segments else None
+
+    def segment_index(self, *, branch_id: int, seq: int) -> int | None:
+        """The run holding the message at (branch, seq), or None when it is off the route."""
+        for index, segment in enumerate(self.segments):
+            if segment.holds(branch_id=branch_id, seq=seq):
+                return index
+        return None
+
+
+@dataclass
+class ChatStructure:
+    chat_id: uuid.UUID
+    root_index: int | None
+    branches: dict[int, BranchInfo]
+    fork_points: dict[uuid.UUID, ForkPoint]
+    forks_at: dict[uuid.UUID, list[int]]  # fork point id → branch ids forked there
+    _fork_seqs: dict[int, list[int]] = field(default_factory=dict, repr=False)
+    _fork_by_seq: dict[tuple[int, int], ForkPoint] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for point in self.fork_points.values():
+            self._fork_seqs.setdefault(point.node.branch_id, []).append(point.node.seq)
+            self._fork_by_seq[(point.node.branch_id, point.node.seq)] = point
+        for seqs in self._fork_seqs.values():
+            seqs.sort()
+
+    # -- children -------------------------------------------------------------------------
+
+    def roots(self) -> tuple[Node, ...]:
+        """The chat's first messages, in creation order."""
+        firsts = [b.first for b in self.branches.values() if b.parent_branch_id is None]
+        return tuple(sorted(firsts, key=lambda node: node.order))
+
+    def children(self, fork_point_id: uuid.UUID) -> tuple[Node, ...]:
+        """A fork point's children: its in-branch successor and each forked branch's first."""
+        point = self.fork_points[fork_point_id]
+        kids = [self.branches[branch_id].first for branch_id in self.forks_at[fork_point_id]]
+        if point.successor is not None:
+            kids.append(point.successor)
+        return tuple(sorted(kids, key=lambda node: node.order))
+
+    def is_branched(self) -> bool:
+        return bool(self.fork_points) or len(self.roots()) > 1
+
+    def __len__(self) -> int:
+        return len(self.branches)
+
+    # -- the route ------------------------------------------------------------------------
+
+    def _next_fork(self, *, branch_id: int, from_seq: int) -> ForkPoint | None:
+        seqs = self._fork_seqs.get(branch_id)
+        if not seqs:
+            return None
+        at = bisect.bisect_left(seqs, from_seq)
+        return self._fork_by_seq[(branch_id, seqs[at])] if at < len(seqs) else None
+
+    def route(self) -> Route:
+        """The shown route, following the selections (the newest sibling when one is unset)."""
+        segments: list[Segment] = []
+        choices: list[Choice | None] = []
+        options = self.roots()
+        index = self.root_index
+        parent_id: uuid.UUID | None = None
+        while options:
+            chosen_index = _pick(len(options), index)
+            entry = options[chosen_index]
+            choice = Choice(parent_id=parent_id, options=options, index=chosen_index)
+            # A message is its fork point's only child when the fork's branches are gone.
+            choices.append(choice if len(options) > 1 or parent_id is None else None)
+            point = self._next_fork(branch_id=entry.branch_id, from_seq=entry.seq)
+            if point is None:
+                segments.append(
+                    Segment(entry.branch_id, entry, self.branches[entry.branch_id].last)
+                )
+                break
+            segments.append(Segment(entry.branch_id, entry, point.node))
+            parent_id = point.node.id
+            options = self.children(point.node.id)
+            index = point.selected
+        return Route(segments=tuple(segments), choices=tuple(choices))
+
+    def siblings_of(self, *, route: Route, segment_index: int) -> Choice | None:
+        """How the run was entered: its first message's siblings (None: an only child)."""
+        return route.choices[segment_index]
+
+
+def _pick(count: int, index: int | None) -> int:
+    # A missing or out-of-range selection shows the newest sibling.
+    if index is None or not 0 <= index < count:
+        return count - 1
+    return index
+
+
+def _node(row: Sequence[object], start: int, *, branch_id: int) -> Node:
+    return Node(
+        id=row[start],  # type: ignore[arg-type]
+        branch_id=branch_id,
+        seq=row[start + 1],  # type: ignore[arg-type]
+        created_at=row[start + 2],  # type: ignore[arg-type]
+        role=row[start + 3],  # type: ignore[arg-type]
+        status=(row[start + 4] or "") if len(row) > start + 4 else "",  # type: ignore[arg-type]
+    )
+
+
+def chat_structure_load(*, chat: Chat) -> ChatStructure:
+    """Read the chat's branches and fork points in one query (no texts, no recursion)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STRUCTURE_SQL, {"chat": chat.id})
+        rows = cursor.fetchall()
+    branches: dict[int, BranchInfo] = {}
+    fork_points: dict[uuid.UUID, ForkPoint] = {}
+    forks_at: dict[uuid.UUID, list[int]] = {}
+    for row in rows:
+        (is_branch, branch_id, parent_branch_id, fork_message_id) = row[:4]
+        if is_branch:
+            first = Node(row[4], branch_id, row[5], row[6], row[7])
+            last = Node(row[8], branch_id, row[9], row[10], row[11], row[12])
+            branches[branch_id] = BranchInfo(
+                branch_id, parent_branch_id, fork_message_id, first=first, last=last
+            )
+            if fork_message_id is not None:
+                forks_at.setdefault(fork_message_id, []).append(branch_id)
+        else:
+            node = Node(row[4], branch_id, row[5], row[6], row[7])
+            successor = (
+                Node(row[8], branch_id, row[9], row[10], row[11], row[12])
+                if row[8] is not None
+                else None
+            )
+            fork_points[node.id] = ForkPoint(node=node, selected=row[13], successor=successor)
+    # A branch forked at a message that no longer exists cannot be reached; the invariants
+    # exclude it, and the route simply never enters it.
+    forks_at = {point: ids for point, ids in forks_at.items() if point in fork_points}
+    return ChatStructure(
+        chat_id=chat.id,
+        root_index=chat.root_message_index,
+        branches=branches,
+        fork_points=fork_points,
+        forks_at=forks_at,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the shown messages: a window of the route
+
+
+# The messages of some runs of the route, each run read on the (branch, seq) index between
+# its bounds, in route order; `lo`/`hi` narrow the first and last run.
+_WINDOW_SQL = """
+SELECT m.*, r.ord AS route_run
+FROM unnest(%(branches)s::bigint[], %(lo)s::int[], %(hi)s::int[], %(ord)s::int[])
+     AS r(branch, lo, hi, ord)
+CROSS JOIN LATERAL (
+    SELECT * FROM chats_message
+    WHERE branch_id = r.branch AND seq BETWEEN r.lo AND r.hi
+    ORDER BY seq {direction} LIMIT %(limit)s
+) m
+ORDER BY r.ord {direction}, m.seq {direction}
+LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True)
+class WindowSlice:
+    """Shown messages of the route, in route order, with the run each belongs to."""
+
+    messages: list[Message]
+    segment_of: dict[uuid.UUID, int]
+    has_before: bool
+    has_after: bool
+
+
+def _runs_read(
+    runs: list[tuple[int, int, int, int]], *, limit: int, backwards: bool
+) -> list[Message]:
+    if not runs:
+        return []
+    direction = "DESC" if backwards else "ASC"
+    sql = _WINDOW_SQL.format(direction=direction)
+    params = {
+        "branches": [run[0] for run in runs],
+        "lo": [run[1] for run in runs],
+        "hi": [run[2] for run in runs],
+        "ord": [run[3] for run in runs],
+        "limit": limit,
+    }
+    messages = list(Message.objects.raw(sql, params))
+    if backwards:
+        messages.reverse()
+    return messages
+
+
+def route_window(
+    *,
+    route: Route,
+    limit: int,
+    before: tuple[int, int] | None = None,
+    start: tuple[int, int] | None = None,
+) -> WindowSlice:
+    """Read up to `limit` messages of the route, with their texts, in one query (usually).
+
+    By default the latest ones (the end of the route); `before=(branch, seq)`: the ones just
+    above that message; `start=(branch, seq)`: that message and the ones after it. The runs
+    read are only as many as can hold `limit` messages; gaps in a branch's seq (deleted
+    messages) can make a read come up short, and then the next runs are read too.
+    """
+    segments = route.segments
+    if not segments:
+        return WindowSlice(messages=[], segment_of={}, has_before=False, has_after=False)
+    backwards = start is None
+    if start is not None:
+        at = route.segment_index(branch_id=start[0], seq=start[1])
+        if at is None:
+            return route_window(route=route, limit=limit)
+        bounds = [(i, s.first.seq, s.last.seq) for i, s in enumerate(segments)][at:]
+        bounds[0] = (at, start[1], segments[at].last.seq)
+    elif before is not None:
+        at = route.segment_index(branch_id=before[0], seq=before[1])
+        if at is None:
+            return route_window(route=route, limit=limit)
+        bounds = [(i, s.first.seq, s.last.seq) for i, s in enumerate(segments)][: at + 1]
+        bounds[-1] = (at, segments[at].first.seq, before[1] - 1)
+        bounds.reverse()
+    else:
+        bounds = [(i, s.first.seq, s.last.seq) for i, s in enumerate(segments)]
+        bounds.reverse()
+    bounds = [b for b in bounds if b[1] <= b[2]]
+    messages: list[Message] = []
+    taken = 0
+    while taken < len(bounds) and len(messages) < limit:
+        runs: list[tuple[int, int, int, int]] = []
+        room = 0
+        # The seq span bounds a run's count from above: enough runs to fill what is missing.
+        while taken < len(bounds) and room < limit - len(messages):
+            index, lo, hi = bounds[taken]
+            runs.append((segments[index].branch_id, lo, hi, index))
+            room += hi - lo + 1
+            taken += 1
+        read = _runs_read(runs, limit=limit - len(messages), backwards=backwards)
+        messages = read + messages if backwards else messages + read
+    segment_of = {message.id: int(getattr(message, "route_run")) for message in messages}  # noqa: B009
+    first, last = route.first, route.leaf
+    return WindowSlice(
+        messages=messages,
+        segment_of=segment_of,
+        has_before=bool(messages) and first is not None and messages[0].id != first.id,
+        has_after=bool(messages) and last is not None and messages[-1].id != last.id,
+    )
+
+
+# The route from a first message down to a message, inclusive: the branches above it (ltree),
+# each read up to the message the route leaves it at. Proportional to the route, not the chat.
+_MESSAGE_ROUTE_SQL = """
+WITH target AS (
+    SELECT m.branch_id, m.seq, b.path
+    FROM chats_message m JOIN chats_branch b ON b.id = m.branch_id
+    WHERE m.id = %(message)s AND m.chat_id = %(chat)s
+), route AS (
+    SELECT b.id, nlevel(b.path) AS depth,
+           CASE WHEN b.id = t.branch_id THEN t.seq
+                ELSE (SELECT fork.seq
+                      FROM chats_branch child
+                      JOIN chats_message fork ON fork.id = child.fork_message_id
+                      WHERE child.parent_branch_id = b.id AND child.path @> t.path)
+           END AS last_seq
+    FROM chats_branch b, target t
+    WHERE b.chat_id = %(chat)s AND b.path @> t.path
+)
+SELECT m.id FROM route r JOIN chats_message m ON m.branch_id = r.id AND m.seq <= r.last_seq
+ORDER BY r.depth, m.seq
+"""
+
+
+def message_route(*, chat_id: uuid.UUID, message_id: uuid.UUID) -> list[uuid.UUID]:
+    """The ids from a first message down to `message_id` (empty when it is not in the chat)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_MESSAGE_ROUTE_SQL, {"message": message_id, "chat": chat_id})
+        return [row[0] for row in cursor.fetchall()]
