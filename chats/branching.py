@@ -42,6 +42,7 @@ from chats.tree import (
     next_branch_paths,
 )
 from chats.tree import TreeError as TreeError  # the base of the errors above, for callers
+from chats.versions import ROOTS_SQL
 from realtime.events import publish
 
 # ---------------------------------------------------------------------------------------------
@@ -123,24 +124,11 @@ def _root_index(*, chat: Chat) -> int | None:
     return index
 
 
-# The chat's first messages: the first (lowest seq) of each root branch, through the chat's few
-# root branches rather than a scan of its messages for a null parent.
-_ROOTS_SQL = """
-SELECT first.id, first.created_at
-FROM chats_branch b
-CROSS JOIN LATERAL (
-    SELECT id, created_at FROM chats_message WHERE branch_id = b.id ORDER BY seq LIMIT 1
-) first
-WHERE b.chat_id = %s AND b.parent_branch_id IS NULL
-ORDER BY first.created_at, first.id
-"""
-
-
 def _children(*, chat: Chat, parent_id: uuid.UUID | None) -> list[tuple[uuid.UUID, datetime]]:
     """Return a message's children (or the chat's first messages) in creation order."""
     if parent_id is None:
         with connection.cursor() as cursor:
-            cursor.execute(_ROOTS_SQL, [chat.id])
+            cursor.execute(ROOTS_SQL, [chat.id])
             return [(row[0], row[1]) for row in cursor.fetchall()]
     rows = Message.objects.filter(parent_id=parent_id)
     return list(rows.order_by("created_at", "id").values_list("id", "created_at"))
@@ -317,24 +305,29 @@ WHERE f.parent_branch_id = ANY(%s)
 """
 
 
-def message_select(*, chat: Chat, message: Message) -> None:
+def message_select(*, chat: Chat, message: Message) -> uuid.UUID | None:
     """Show `message`: every selection on its route from the first message points at it.
 
     For "< 2/3 >" that is one selection; for a tree-map jump it may be several. Only the
     selections that change are written. The route is found over the branches (ltree), so the
-    cost does not grow with the chat's length, only with its forks along the route.
+    cost does not grow with the chat's length, only with its forks along the route. Returns
+    the message below which the shown route changed (None: from the first message).
     """
     with transaction.atomic():
         current = _locked_message(chat=chat, message=message)
-        route_select_locked(chat=chat, message=current)
+        changed_below = route_select_locked(chat=chat, message=current)
         _chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=current.id)
+    return changed_below
 
 
-def route_select_locked(*, chat: Chat, message: Message) -> None:
-    """Under the chat's lock: point every selection on the route to `message` (a current row) at it.
+def route_select_locked(*, chat: Chat, message: Message) -> uuid.UUID | None:
+    """Under the chat's lock: point every selection on the route to `message` (a current row)
+    at it.
 
-    Sets `chat.root_message_index`; the caller writes it with `_chat_touch`.
+    Sets `chat.root_message_index`; the caller writes it with `_chat_touch`. Returns the
+    highest message whose selection changed (None: the chat's own, or nothing changed above
+    `message`'s parent: then `message`'s parent).
     """
     stored_root = _root_index(chat=chat)
     with connection.cursor() as cursor:
@@ -360,6 +353,8 @@ def route_select_locked(*, chat: Chat, message: Message) -> None:
         children.setdefault(parent_id, []).append((created_at, child_id, branch_id))
     ids: list[uuid.UUID] = []
     indexes: list[int] = []
+    depth = {branch_id: level for level, (branch_id, _fork_seq) in enumerate(route)}
+    highest: tuple[int, int, uuid.UUID] | None = None
     for parent_id, (branch_id, seq, stored) in fork_points.items():
         options = sorted(children.get(parent_id, []))
         # The route goes on in the fork point's own branch (its successor, whatever its seq)
@@ -369,13 +364,17 @@ def route_select_locked(*, chat: Chat, message: Message) -> None:
         if _effective_index(stored, len(options)) != index:
             ids.append(parent_id)
             indexes.append(index)
+            place = (depth[branch_id], seq, parent_id)
+            highest = place if highest is None or place < highest else highest
     roots = _children(chat=chat, parent_id=None)
     root_id = (
         Message.objects.filter(branch_id=route[0][0]).order_by("seq").values_list("id", flat=True)
     )[0]
     root_index = [child for child, _ in roots].index(root_id)
+    changed_below = highest[2] if highest is not None else message.parent_id
     if _effective_index(stored_root, len(roots)) != root_index:
         chat.root_message_index = root_index
+        changed_below = None
     if ids:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -383,6 +382,7 @@ def route_select_locked(*, chat: Chat, message: Message) -> None:
                 "FROM unnest(%s::uuid[], %s::int[]) AS v(id, index) WHERE m.id = v.id",
                 [timezone.now(), ids, indexes],
             )
+    return changed_below
 
 
 def branch_select(*, chat: Chat, parent_id: uuid.UUID | None, index: int) -> uuid.UUID:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ from accounts.models import User
 from accounts.services import actor_guest_remember, actor_known
 from chats.models import Chat, Message
 from chats.services import TITLE_TIMEOUT_SECONDS, title_fallback
-from chats.tree import ChatTree, chat_tree_load, messages_by_id
+from chats.structure import ChatStructure, Route, chat_structure_load, route_window
 from vero.http import VeroRequest
 
 
@@ -121,24 +122,87 @@ class ShownMessage:
     next_id: uuid.UUID | None
 
 
-def chat_shown_messages(*, chat: Chat) -> tuple[ChatTree, list[ShownMessage]]:
-    """Return the tree and the messages on its active path (two queries, whatever its size)."""
-    tree = chat_tree_load(chat=chat)
-    steps = tree.active_path_steps()
-    contents = messages_by_id(ids=[step.message_id for step in steps])
+@dataclass(frozen=True)
+class ChatWindow:
+    """What a chat page shows: a window of the active route, and where the route goes on."""
+
+    structure: ChatStructure
+    route: Route
+    shown: list[ShownMessage]
+    has_before: bool  # older messages of the route above the window
+    has_after: bool  # newer ones below it (a window read from a changed message down)
+
+    @property
+    def leaf_id(self) -> uuid.UUID | None:
+        leaf = self.route.leaf
+        return leaf.id if leaf is not None else None
+
+    @property
+    def generating(self) -> bool:
+        return any(item.message.status == Message.Status.STREAMING for item in self.shown)
+
+
+def chat_window(
+    *,
+    chat: Chat,
+    limit: int | None = None,
+    before: Message | None = None,
+    after: Message | None = None,
+    start: Message | None = None,
+    from_top: bool = False,
+) -> ChatWindow | None:
+    """Read the chat's structure (one query) and a window of its route (one query, usually).
+
+    By default the latest `limit` messages (CHAT_WINDOW_MESSAGES); `before`: the ones above
+    that message, `after`: the ones below it, `start`: that message and the ones below it,
+    `from_top`: the route's first messages.
+    None when that message is not on the route any more (the chat changed meanwhile).
+    """
+    limit = limit or settings.CHAT_WINDOW_MESSAGES
+    structure = chat_structure_load(chat=chat)
+    route = structure.route()
+    if from_top and route.first is not None:
+        window = route_window(
+            route=route, limit=limit, start=(route.first.branch_id, route.first.seq)
+        )
+    elif before is not None:
+        if route.segment_index(branch_id=before.branch_id, seq=before.seq) is None:
+            return None
+        window = route_window(route=route, limit=limit, before=(before.branch_id, before.seq))
+    elif after is not None:
+        if route.segment_index(branch_id=after.branch_id, seq=after.seq) is None:
+            return None
+        window = route_window(route=route, limit=limit, after=(after.branch_id, after.seq))
+    elif start is not None:
+        if route.segment_index(branch_id=start.branch_id, seq=start.seq) is None:
+            return None
+        window = route_window(route=route, limit=limit, start=(start.branch_id, start.seq))
+    else:
+        window = route_window(route=route, limit=limit)
     shown = []
-    for step in steps:
-        siblings = tree.siblings(step.message_id)
+    for message in window.messages:
+        segment = window.segment_of[message.id]
+        choice = route.choices[segment] if message.id == route.segments[segment].first.id else None
+        if choice is None:
+            shown.append(ShownMessage(message, 1, 1, None, None))
+            continue
+        index, options = choice.index, choice.options
         shown.append(
             ShownMessage(
-                message=contents[step.message_id],
-                sibling_position=step.index + 1,
-                sibling_count=step.count,
-                previous_id=siblings[step.index - 1] if step.index > 0 else None,
-                next_id=siblings[step.index + 1] if step.index + 1 < step.count else None,
+                message=message,
+                sibling_position=index + 1,
+                sibling_count=len(options),
+                previous_id=options[index - 1].id if index > 0 else None,
+                next_id=options[index + 1].id if index + 1 < len(options) else None,
             )
         )
-    return tree, shown
+    return ChatWindow(
+        structure=structure,
+        route=route,
+        shown=shown,
+        has_before=window.has_before,
+        has_after=window.has_after,
+    )
 
 
 def chat_is_generating(*, chat: Chat) -> bool:

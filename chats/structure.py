@@ -178,7 +178,8 @@ class ChatStructure:
 
     # -- the route ------------------------------------------------------------------------
 
-    def _next_fork(self, *, branch_id: int, from_seq: int) -> ForkPoint | None:
+    def next_fork(self, *, branch_id: int, from_seq: int) -> ForkPoint | None:
+        """The first fork point of the branch at or after `from_seq`: where a run ends."""
         seqs = self._fork_seqs.get(branch_id)
         if not seqs:
             return None
@@ -198,7 +199,7 @@ class ChatStructure:
             choice = Choice(parent_id=parent_id, options=options, index=chosen_index)
             # A message is its fork point's only child when the fork's branches are gone.
             choices.append(choice if len(options) > 1 or parent_id is None else None)
-            point = self._next_fork(branch_id=entry.branch_id, from_seq=entry.seq)
+            point = self.next_fork(branch_id=entry.branch_id, from_seq=entry.seq)
             if point is None:
                 segments.append(
                     Segment(entry.branch_id, entry, self.branches[entry.branch_id].last)
@@ -326,18 +327,27 @@ def route_window(
     route: Route,
     limit: int,
     before: tuple[int, int] | None = None,
+    after: tuple[int, int] | None = None,
     start: tuple[int, int] | None = None,
 ) -> WindowSlice:
     """Read up to `limit` messages of the route, with their texts, in one query (usually).
 
     By default the latest ones (the end of the route); `before=(branch, seq)`: the ones just
-    above that message; `start=(branch, seq)`: that message and the ones after it. The runs
+    above that message; `after=(branch, seq)`: the ones just below it; `start=(branch, seq)`:
+    that message and the ones below it. The runs
     read are only as many as can hold `limit` messages; gaps in a branch's seq (deleted
     messages) can make a read come up short, and then the next runs are read too.
     """
     segments = route.segments
     if not segments:
         return WindowSlice(messages=[], segment_of={}, has_before=False, has_after=False)
+    if after is not None:
+        start = (after[0], after[1] + 1)
+        at = route.segment_index(branch_id=after[0], seq=after[1])
+        if at is not None and after[1] == segments[at].last.seq:  # the run's last: the next run
+            if at + 1 == len(segments):
+                return WindowSlice(messages=[], segment_of={}, has_before=True, has_after=False)
+            start = (segments[at + 1].branch_id, segments[at + 1].first.seq)
     backwards = start is None
     if start is not None:
         at = route.segment_index(branch_id=start[0], seq=start[1])
@@ -407,3 +417,68 @@ def message_route(*, chat_id: uuid.UUID, message_id: uuid.UUID) -> list[uuid.UUI
     with connection.cursor() as cursor:
         cursor.execute(_MESSAGE_ROUTE_SQL, {"message": message_id, "chat": chat_id})
         return [row[0] for row in cursor.fetchall()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The map: branch points and the linear runs between them
+
+
+@dataclass(frozen=True)
+class MapRun:
+    """A run of messages with no choice inside it, drawn as one node of the map."""
+
+    first: Node
+    last: Node  # a fork point, or the end of its branch: what a click shows
+    depth: int  # runs above it on its route
+    column: int  # leftmost leaf column of its subtree
+    version: int  # its first message's place among its siblings (0-based)
+    versions: int
+    on_route: bool
+    length: int  # seq span: the number of messages, or more when some were deleted
+
+
+def chat_map(*, structure: ChatStructure, route: Route) -> list[MapRun]:
+    """Every run of the tree, parents before children, laid out without recursion.
+
+    A run starts at a first message or a child of a fork point and ends at the next fork
+    point of its branch (or the branch's end); a linear stretch of any length is one node, so
+    the map's size follows the number of branches, never the number of messages. Leaves take
+    consecutive columns from left to right; a parent sits above the column of its first leaf.
+    """
+    shown = {(segment.first.id, segment.last.id) for segment in route.segments}
+    order: list[tuple[Node, Node, int, int, int]] = []  # first, last, depth, version, versions
+    columns: list[int] = []
+    waiting: list[int] = []  # runs placed since the last leaf: their first leaf is the next
+    leaves = 0
+    roots = structure.roots()
+    stack = [(node, 0, index, len(roots)) for index, node in reversed(list(enumerate(roots)))]
+    while stack:
+        first, depth, version, versions = stack.pop()
+        point = structure.next_fork(branch_id=first.branch_id, from_seq=first.seq)
+        last = point.node if point is not None else structure.branches[first.branch_id].last
+        order.append((first, last, depth, version, versions))
+        columns.append(-1)
+        waiting.append(len(order) - 1)
+        kids = structure.children(point.node.id) if point is not None else ()
+        if kids:
+            stack.extend(
+                (kid, depth + 1, index, len(kids)) for index, kid in reversed(list(enumerate(kids)))
+            )
+            continue
+        for placed in waiting:
+            columns[placed] = leaves
+        waiting.clear()
+        leaves += 1
+    return [
+        MapRun(
+            first=first,
+            last=last,
+            depth=depth,
+            column=columns[at],
+            version=version,
+            versions=versions,
+            on_route=(first.id, last.id) in shown,
+            length=last.seq - first.seq + 1,
+        )
+        for at, (first, last, depth, version, versions) in enumerate(order)
+    ]

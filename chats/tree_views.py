@@ -1,7 +1,10 @@
-"""The tree's HTML endpoints: switch versions, edit, regenerate, delete, fork, compare.
+"""The tree's HTML endpoints: switch versions, edit, regenerate, delete, fork, compare, map.
 
-Each answers with the chat's body partial (messages, composer parent, tree map), so the page
-changes in place; a refused change answers with a readable error and changes nothing.
+A change answers with the conversation from the changed message down (a window of it), which
+the page puts in place of what it showed below the message above the change (chat.js, the
+`Vero-Replace-After` header); the rest of the page stays. When the page did not show the chat
+as it was (its tree version is not the one before this change), the whole body comes instead.
+A refused change answers with a readable error and changes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
 from accounts.services import actor_get
@@ -35,15 +38,19 @@ from chats.models import Chat, Message
 from chats.selectors import (
     chat_get_for_request,
     chat_is_generating,
+    chat_window,
     message_get_for_chat,
 )
+from chats.structure import chat_map, chat_structure_load
 from chats.tree import chat_tree_load
 from chats.views import (
     answer_start,
     call_target_admitted,
-    chat_context,
+    chat_body_response,
     error_response,
     form_error_response,
+    picker_context,
+    window_context,
 )
 from models_registry.calls import CallTarget
 from ratelimit.meters import meters_update_append
@@ -53,17 +60,32 @@ from vero.http import VeroRequest
 BUSY = "Wait for the answer to finish (or stop it) before changing versions."
 
 
-def _body(request: VeroRequest, chat: Chat) -> HttpResponse:
-    chat.refresh_from_db()
-    response = render(request, "chats/chat.html#chat-body", chat_context(request, chat))
-    response["HX-Trigger"] = "chats-changed"
+def _seen_version(request: VeroRequest) -> int | None:
+    try:
+        return int(request.POST.get("version", ""))
+    except ValueError:
+        return None
+
+
+def _changed(request: VeroRequest, chat: Chat, *, below: uuid.UUID | None) -> HttpResponse:
+    """After a change: the conversation below message `below` (None: from the first message),
+    which the page puts after that message in place of what followed it. A page that missed
+    another change, or an anchor no longer shown, gets the whole body."""
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect("chat_detail", chat.id)
+    seen = _seen_version(request)
+    window = None
+    if seen is not None and chat.tree_version == seen + 1:
+        anchor = Message.objects.filter(id=below, chat_id=chat.id).first() if below else None
+        if below is None or anchor is not None:
+            window = chat_window(chat=chat, after=anchor, from_top=anchor is None)
+    if window is None or not window.shown:
+        return chat_body_response(request, chat)
+    context = {**window_context(chat, window), "splice": True}
+    response = render(request, "chats/_window.html", context)
+    response["Vero-Replace-After"] = str(below) if below else ""
+    response["HX-Trigger"] = "chats-changed, tree-changed"
     return response
-
-
-def _done(request: VeroRequest, chat: Chat) -> HttpResponse:
-    if request.htmx:  # type: ignore[attr-defined]
-        return _body(request, chat)
-    return redirect("chat_detail", chat.id)
 
 
 def _goto(request: VeroRequest, url: str) -> HttpResponse:
@@ -93,15 +115,18 @@ def message_select_view(
     chat, message = _lookup(request, chat_id, message_id)
     if chat_is_generating(chat=chat):
         return error_response(request, BUSY, status=409)
-    message_select(chat=chat, message=message)
-    return _done(request, chat)
+    below = message_select(chat=chat, message=message)
+    return _changed(request, chat, below=below)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def message_edit_view(
     request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
 ) -> HttpResponse:
+    """GET: the edit form, loaded when the user opens it; POST: the edit."""
     chat, message = _lookup(request, chat_id, message_id)
+    if request.method == "GET":
+        return render(request, "chats/_edit_form.html", {"chat": chat, "message": message})
     form = EditForm(request.POST)
     if not form.is_valid():
         return form_error_response(request, form)
@@ -157,20 +182,26 @@ def _edit(
             answer_start(user=user, chat=chat, answer=edit.answer, target=target)
         elif mode == "in_place":
             message_edit_in_place(message=message, text=text)
+            chat.refresh_from_db(fields=["tree_version"])
         else:
             message_edit_assistant(chat=chat, message=message, text=text)
     except TreeError as error:
         return error_response(request, str(error), status=409)
-    return _done(request, chat)
+    # The new version (or the edited message) follows the same parent.
+    return _changed(request, chat, below=message.parent_id)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def message_regenerate_view(
     request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
 ) -> HttpResponse:
+    """GET: the "answer again with" form and its model list, loaded when opened; POST: do it."""
     chat, message = _lookup(request, chat_id, message_id)
     user = actor_get(request)
     assert user is not None
+    if request.method == "GET":
+        context = {"chat": chat, "message": message, **picker_context(user, message.model_id)}
+        return render(request, "chats/_regenerate_form.html", context)
     form = RegenerateForm(request.POST)
     if not form.is_valid():
         return form_error_response(request, form)
@@ -188,7 +219,7 @@ def message_regenerate_view(
         response = error_response(request, str(error), status=409)
     else:
         answer_start(user=user, chat=chat, answer=answer, target=target)
-        response = _done(request, chat)
+        response = _changed(request, chat, below=answer.parent_id)
     # The bucket was spent from either way: the meters follow.
     return meters_update_append(request=request, response=response, decision=decision)
 
@@ -216,7 +247,8 @@ def message_delete_view(
         return error_response(request, str(error), status=409)
     if outcome.chat_deleted:
         return _goto(request, reverse("home"))
-    return _done(request, chat)
+    # Below the parent: another version now, or nothing.
+    return _changed(request, chat, below=message.parent_id)
 
 
 @require_POST
@@ -229,6 +261,21 @@ def message_fork_view(
     except TreeError as error:
         return error_response(request, str(error), status=409)
     return _goto(request, reverse("chat_detail", args=[fork.chat.id]))
+
+
+@require_GET
+def chat_map_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
+    """The conversation's map: its branch points and the runs between them, one node each."""
+    chat = chat_get_for_request(request, chat_id=chat_id)
+    structure = chat_structure_load(chat=chat)
+    route = structure.route()
+    leaf = route.leaf
+    context = {
+        "chat": chat,
+        "runs": chat_map(structure=structure, route=route),
+        "generating": leaf is not None and leaf.status == Message.Status.STREAMING,
+    }
+    return render(request, "chats/_map.html", context)
 
 
 def _word_diff(before: str, after: str) -> SafeString:

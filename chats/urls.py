@@ -22,6 +22,8 @@ urlpatterns = [
         "c/<uuid:chat_id>/m/<uuid:message_id>/retry", views.message_retry_view, name="message_retry"
     ),
     path("c/<uuid:chat_id>/compare", tree_views.chat_compare, name="chat_compare"),
+    path("c/<uuid:chat_id>/map", tree_views.chat_map_view, name="chat_map"),
+    path("c/<uuid:chat_id>/messages", views.chat_messages, name="chat_messages"),
     path(
         "c/<uuid:chat_id>/m/<uuid:message_id>/select",
         tree_views.message_select_view,

@@ -29,11 +29,12 @@ from chats.models import Chat, Message
 from chats.relay import enabled as relay_enabled
 from chats.relay import remote_stop
 from chats.selectors import (
+    ChatWindow,
     chat_get_for_request,
     chat_get_for_user,
     chat_list_page,
-    chat_shown_messages,
     chat_title_awaited,
+    chat_window,
     message_get_for_chat,
 )
 from chats.services import (
@@ -44,7 +45,8 @@ from chats.services import (
     message_send,
     message_stop_orphan,
 )
-from chats.tree import chat_forks, chat_lineage, chat_tree_load
+from chats.tree import chat_forks, chat_lineage
+from chats.versions import message_versions
 from models_registry.calls import CallTarget
 from models_registry.resolver import ResolutionError, resolve
 from models_registry.selectors import (
@@ -57,11 +59,8 @@ from ratelimit.meters import meters_update_append
 from ratelimit.services import Decision, request_admit
 from vero.http import VeroRequest
 
-# Above this many messages the tree map is left out of the page (it would dwarf the chat).
-TREE_MAP_LIMIT = 400
 
-
-def _picker(user: User | None, selected: str | None = None) -> dict[str, Any]:
+def picker_context(user: User | None, selected: str | None = None) -> dict[str, Any]:
     options = models_usable_for_user(user=user)
     return {
         "model_groups": models_grouped_by_creator(options=options),
@@ -93,7 +92,7 @@ def form_error_response(request: VeroRequest, form: forms.Form) -> HttpResponse:
 
 @require_GET
 def chat_new(request: VeroRequest) -> HttpResponse:
-    return render(request, "chats/new.html", _picker(actor_get(request)))
+    return render(request, "chats/new.html", picker_context(actor_get(request)))
 
 
 @require_GET
@@ -109,25 +108,68 @@ def _chat_page(request: VeroRequest, chat: Chat) -> HttpResponse:
     return render(request, template, chat_context(request, chat))
 
 
-def chat_context(request: VeroRequest, chat: Chat) -> dict[str, Any]:
-    """Everything the chat page and its partials show: the active route, lineage, the map."""
-    tree, shown = chat_shown_messages(chat=chat)
+def window_context(chat: Chat, window: ChatWindow) -> dict[str, Any]:
+    """What a window of the conversation shows: its messages, and how the page goes on."""
     return {
         "chat": chat,
-        "shown": shown,
-        "leaf": shown[-1].message if shown else None,
-        "generating": any(item.message.status == Message.Status.STREAMING for item in shown),
-        "tree_map": tree.tree_map() if len(tree) <= TREE_MAP_LIMIT else None,
-        "branched": any(len(options) > 1 for options in tree.children.values()),
+        "shown": window.shown,
+        "has_before": window.has_before,
+        "has_after": window.has_after,
+        "leaf_id": window.leaf_id,
+        "generating": window.generating,
+        "branched": window.structure.is_branched(),
+    }
+
+
+def chat_context(request: VeroRequest, chat: Chat) -> dict[str, Any]:
+    """Everything the chat page and its partials show: the route's latest messages, lineage."""
+    window = chat_window(chat=chat)
+    assert window is not None  # the default window always exists
+    single_turn = (
+        len(window.shown) == 2 and not window.has_before and len(window.structure.branches) == 1
+    )
+    return {
+        **window_context(chat, window),
         "lineage": chat_lineage(chat=chat) if chat.parent_chat_id else [],
         "forks": chat_forks(chat=chat),
         # From the messages just loaded: a one-turn chat shows both, a longer one is not new.
         "title_awaited": chat_title_awaited(
-            chat=chat,
-            messages=[item.message for item in shown] if len(tree.parent_of) == 2 else [],
+            chat=chat, messages=[item.message for item in window.shown] if single_turn else []
         ),
-        **_picker(actor_get(request), chat.settings.get("model")),
+        **picker_context(actor_get(request), chat.settings.get("model")),
     }
+
+
+def chat_body_response(request: VeroRequest, chat: Chat) -> HttpResponse:
+    """The chat's whole body (its latest messages), in place of whatever the page showed."""
+    response = render(request, "chats/chat.html#chat-body", chat_context(request, chat))
+    response["HX-Retarget"] = "#chat-body"
+    response["HX-Reswap"] = "outerHTML"
+    response["HX-Trigger"] = "chats-changed, tree-changed"
+    return response
+
+
+@require_GET
+def chat_messages(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
+    """More of the route: `before=<id>` the messages above it, `after=<id>` those below it.
+
+    When that message is no longer on the shown route (another tab changed the chat), the
+    whole body comes instead.
+    """
+    chat = chat_get_for_request(request, chat_id=chat_id)
+    key = "before" if "before" in request.GET else "after"
+    try:
+        anchor_id = uuid.UUID(request.GET.get(key, ""))
+    except ValueError:
+        return error_response(request, "Say which message to read from.", status=400)
+    anchor = message_get_for_chat(chat=chat, message_id=anchor_id)
+    if key == "before":
+        window = chat_window(chat=chat, before=anchor)
+    else:
+        window = chat_window(chat=chat, after=anchor)
+    if window is None:
+        return chat_body_response(request, chat)
+    return render(request, "chats/_window.html", window_context(chat, window))
 
 
 def _max_tokens(user: User, target: CallTarget) -> int:
@@ -262,6 +304,9 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
     if not request.htmx:  # type: ignore[attr-defined]
         return redirect("chat_detail", turn.chat.id)
     context: dict[str, Any] = {"chat": turn.chat, "question": turn.question, "answer": turn.answer}
+    if turn.reshow:  # the page did not show the chat as it is: it shows it again, with the turn
+        response = chat_body_response(request, turn.chat)
+        return meters_update_append(request=request, response=response, decision=admitted)
     if not turn.chat_created:
         response = render(request, "chats/_turn.html", context)
         return meters_update_append(request=request, response=response, decision=admitted)
@@ -321,13 +366,16 @@ def message_retry_view(
 
 
 def _message_response(request: VeroRequest, chat: Chat, message: Message) -> HttpResponse:
-    tree = chat_tree_load(chat=chat)
-    siblings = tree.siblings(message.id)
+    """One message, as the conversation shows it (with its place among its versions)."""
+    siblings = message_versions(chat=chat, message=message)
+    at = siblings.index(message.id) if message.id in siblings else 0
     context = {
         "chat": chat,
         "message": message,
-        "position": siblings.index(message.id) + 1 if message.id in siblings else 1,
+        "position": at + 1,
         "count": max(len(siblings), 1),
+        "previous_id": siblings[at - 1] if at > 0 else None,
+        "next_id": siblings[at + 1] if at + 1 < len(siblings) else None,
     }
     return render(request, "chats/_message.html", context)
 

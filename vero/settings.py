@@ -323,6 +323,8 @@ STREAM_REAPER_INTERVAL_SECONDS: int = env.int("STREAM_REAPER_INTERVAL_SECONDS", 
 # idle for 30 to 60 s).
 STREAM_KEEPALIVE_SECONDS: float = env.float("STREAM_KEEPALIVE_SECONDS", default=10.0)
 CHAT_LIST_PAGE_SIZE: int = env.int("CHAT_LIST_PAGE_SIZE", default=50)
+# Messages of a chat's route a page shows at once; older ones load as the user scrolls up.
+CHAT_WINDOW_MESSAGES: int = env.int("CHAT_WINDOW_MESSAGES", default=50)
 # At most this many of a route's newest messages are sent to the model (also bounded by the
 # model's context window), so a very long chat costs the same to continue as a short one.
 CONTEXT_MAX_MESSAGES: int = env.int("CONTEXT_MAX_MESSAGES", default=500)

@@ -260,3 +260,39 @@ function start() {
   window.htmx.onLoad(init);
 }
 if (window.htmx) start(); else document.addEventListener("DOMContentLoaded", start);
+
+// Every change to the tree posts the tree version the page shows: the server tells a page
+// that missed another tab's change apart (and answers it with the whole conversation).
+document.addEventListener("htmx:configRequest", (event) => {
+  if (event.detail.verb !== "post") return;
+  const version = document.querySelector("[data-version-input]");
+  if (version && event.detail.parameters.version === undefined) {
+    event.detail.parameters.version = version.value;
+  }
+});
+
+// The loader of earlier messages at the top of a change's answer (templates/chats/_window.html).
+const SPLICE_LEAD = /<div class="window-more"[^>]*data-splice-lead[^>]*>[^<]*<\/div>/;
+
+// A change answers with the conversation below the message above it (Vero-Replace-After: its
+// id; empty: from the first message). What the page showed below that message goes; the
+// answer takes its place. When that message is not on the page (above the loaded window), the
+// answer replaces the whole list, with its own "earlier messages" loader at the top.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const { xhr } = event.detail;
+  const after = xhr.getResponseHeader("Vero-Replace-After");
+  if (after === null || xhr.status >= 400) return;
+  const messages = document.getElementById("messages");
+  if (!messages) return;
+  const anchor = after ? document.getElementById(`m-${after}`) : null;
+  if (anchor && anchor.parentElement === messages) {
+    while (anchor.nextElementSibling) anchor.nextElementSibling.remove();
+    // What is above the change is on the page already: the answer's loader of it is not needed.
+    event.detail.serverResponse = event.detail.serverResponse.replace(SPLICE_LEAD, "");
+    event.detail.target = anchor;
+    event.detail.swapOverride = "afterend";
+  } else {
+    event.detail.target = messages;
+    event.detail.swapOverride = "innerHTML";
+  }
+});
