@@ -13,14 +13,19 @@ from chats.models import Chat, Message
 
 
 def send(
-    client: Client, text: str, model: str, chat_id: uuid.UUID | None = None, **extra: Any
+    client: Client,
+    text: str,
+    model: str,
+    chat_id: uuid.UUID | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Any:
     """Send as the page does: with the tree version it shows (the chat's current one here)."""
     url = f"/c/{chat_id}/send" if chat_id else "/c/send"
     if chat_id is not None and "version" not in extra:
         version = Chat.objects.filter(id=chat_id).values_list("tree_version", flat=True).first()
         extra["version"] = "" if version is None else str(version)
-    return client.post(url, {"text": text, "model": model, **extra})
+    return client.post(url, {"text": text, "model": model, **extra}, headers=headers)
 
 
 def wait_for_answer(message_id: uuid.UUID, timeout: float = 15.0) -> Message:
