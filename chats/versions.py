@@ -16,8 +16,10 @@ from chats.models import Chat, Message
 def message_versions(*, chat: Chat, message: Message) -> list[uuid.UUID]:
     """Return the ids of `message`'s versions (itself included), ordered by (created_at, id).
 
-    One query of one column; the index on parent_id serves it (the chat's index, for first
-    messages: `parent_id = NULL` is read as `IS NULL`).
+    One query of one column; the index on parent_id serves it. First messages (`parent_id =
+    None` is read as `IS NULL`) are found through the chat's index, filtered: in a chat of
+    100,000 messages among 500,000 other first messages that read every row of the chat (33 ms
+    measured); a partial index on chat_id where parent_id IS NULL would make it exact.
     """
     return list(
         Message.objects.filter(chat_id=chat.id, parent_id=message.parent_id)

@@ -283,6 +283,8 @@ def test_two_versions_of_a_question_compare_the_same_way_and_are_labelled_questi
     assert "Question: version 2 and version 1 of 2" in page
     assert "And <del>backwards, in place</del><ins>in reverse</ins>?" in page
     assert message_versions(chat=chat, message=follow_up) == [follow_up.id, follow_up_again.id]
+    page = _page(alice_client, chat, follow_up.id, follow_up.id).content.decode()
+    assert "The two versions have the same text." in page and "<del>" not in page
 
 
 @pytest.mark.django_db
