@@ -9,14 +9,11 @@ A refused change answers with a readable error and changes nothing.
 
 from __future__ import annotations
 
-import difflib
-import html
 import uuid
 
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
@@ -33,6 +30,7 @@ from chats.branching import (
     message_regenerate,
     message_select,
 )
+from chats.compare import versions_diff
 from chats.forms import EditForm, RegenerateForm
 from chats.models import Chat, Message
 from chats.selectors import (
@@ -42,7 +40,7 @@ from chats.selectors import (
     message_get_for_chat,
 )
 from chats.structure import chat_map, chat_structure_load
-from chats.tree import chat_tree_load
+from chats.versions import message_versions
 from chats.views import (
     answer_start,
     call_target_admitted,
@@ -278,23 +276,12 @@ def chat_map_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     return render(request, "chats/_map.html", context)
 
 
-def _word_diff(before: str, after: str) -> SafeString:
-    """Mark words removed from `before` and added in `after` (escaped, then marked up)."""
-    old, new = before.split(" "), after.split(" ")
-    out: list[str] = []
-    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
-        if op in ("delete", "replace"):
-            out.append(f"<del>{html.escape(' '.join(old[a1:a2]))}</del>")
-        if op in ("insert", "replace"):
-            out.append(f"<ins>{html.escape(' '.join(new[b1:b2]))}</ins>")
-        if op == "equal":
-            out.append(html.escape(" ".join(old[a1:a2])))
-    return mark_safe(" ".join(out))  # noqa: S308  (every piece above is escaped)
-
-
 @require_GET
 def chat_compare(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
-    """Side by side: two sibling versions of a message, with a word diff."""
+    """Side by side: two versions of a question or an answer, with their changes marked.
+
+    `?a=<id>&b=<id>`: two messages of the chat with the same parent (or both without one).
+    """
     chat = chat_get_for_request(request, chat_id=chat_id)
     try:
         left_id, right_id = uuid.UUID(request.GET["a"]), uuid.UUID(request.GET["b"])
@@ -302,20 +289,22 @@ def chat_compare(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
         return error_response(request, "Choose two versions to compare.", status=400)
     left = message_get_for_chat(chat=chat, message_id=left_id)
     right = message_get_for_chat(chat=chat, message_id=right_id)
-    tree = chat_tree_load(chat=chat)
-    siblings = tree.siblings(left.id)
-    if right.id not in siblings:
+    versions = message_versions(chat=chat, message=left)
+    if right.parent_id != left.parent_id or not {left.id, right.id} <= set(versions):
         return error_response(
             request, "Only versions of the same message can be compared.", status=400
         )
+    roles = {left.role, right.role}
+    kind = "question" if roles == {"user"} else "answer" if roles == {"assistant"} else "message"
     context = {
         "chat": chat,
+        "kind": kind,
         "left": left,
         "right": right,
-        "left_number": siblings.index(left.id) + 1,
-        "right_number": siblings.index(right.id) + 1,
-        "count": len(siblings),
-        "diff": _word_diff(left.text, right.text),
-        "versions": [(number, message_id) for number, message_id in enumerate(siblings, 1)],
+        "left_number": versions.index(left.id) + 1,
+        "right_number": versions.index(right.id) + 1,
+        "count": len(versions),
+        "diff": versions_diff(left.text, right.text),
+        "versions": list(enumerate(versions, 1)),
     }
     return render(request, "chats/compare.html", context)

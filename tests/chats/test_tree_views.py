@@ -202,32 +202,6 @@ def test_forking_with_an_edited_question_answers_it_in_the_new_chat(
     assert chat.messages.count() == 2
 
 
-def test_comparing_two_versions_shows_them_side_by_side_with_a_word_diff(
-    alice_client: Client, fake_model: str, fake_llm: Any
-) -> None:
-    chat, _question, first = _chat_with_answer(
-        alice_client, fake_model, fake_llm, "The sky is blue."
-    )
-    alice_client.post(
-        f"/c/{chat.id}/m/{first.id}/edit", {"text": "The sky is <b>grey</b>.", "mode": "version"}
-    )
-    second = _answers(chat)[1]
-
-    page = alice_client.get(f"/c/{chat.id}/compare?a={first.id}&b={second.id}").content.decode()
-
-    assert "Version 1 and version 2 of 2" in page
-    assert "<del>blue.</del>" in page
-    assert "<ins>&lt;b&gt;grey&lt;/b&gt;.</ins>" in page
-
-
-def test_comparing_messages_that_are_not_versions_of_each_other_is_refused(
-    alice_client: Client, fake_model: str, fake_llm: Any
-) -> None:
-    chat, question, first = _chat_with_answer(alice_client, fake_model, fake_llm)
-    response = alice_client.get(f"/c/{chat.id}/compare?a={question.id}&b={first.id}")
-    assert response.status_code == 400
-
-
 def test_the_tree_endpoints_answer_404_for_another_users_chat(
     alice_client: Client, bob_client: Client, fake_model: str, fake_llm: Any
 ) -> None:
