@@ -274,9 +274,7 @@ def shape_build(conn: psycopg.Connection[Any], shape: Shape, *, user_id: uuid.UU
             "newest": shape.route_takes_newest,
         },
     )
-    conn.execute(
-        "UPDATE chats_chat SET root_message_index = 0 WHERE id = %s", [str(shape.chat_id)]
-    )
+    conn.execute("UPDATE chats_chat SET root_message_index = 0 WHERE id = %s", [str(shape.chat_id)])
 
 
 # -- checks -------------------------------------------------------------------------------------
@@ -364,7 +362,9 @@ def adjacency_build(conn: psycopg.Connection[Any]) -> None:
 
 
 # The route following the selections, one recursion step per message: at each message its
-# children in creation order, the selected one (the newest when unset or out of range).
+# children in creation order (the parent_id index, then a sort of the few siblings), the
+# selected one, or the newest when unset. An out-of-range selection (the app shows the newest;
+# the datasets have none, shape_consistency checks it) would end the route there.
 ADJACENCY_ROUTE_SQL = """
 WITH RECURSIVE route(id, selected, depth) AS (
     (SELECT id, selected_child_index, 0 FROM bench_adjacency
@@ -374,12 +374,13 @@ WITH RECURSIVE route(id, selected, depth) AS (
     SELECT c.id, c.selected_child_index, r.depth + 1
     FROM route r
     CROSS JOIN LATERAL (
-        SELECT (array_agg(a.id ORDER BY a.created_at, a.id))[
-                   CASE WHEN r.selected >= 0 AND r.selected < count(*) THEN r.selected + 1
-                        ELSE count(*) END] AS id
-        FROM bench_adjacency a WHERE a.parent_id = r.id
-    ) pick
-    JOIN bench_adjacency c ON c.id = pick.id
+        SELECT a.id, a.selected_child_index FROM bench_adjacency a WHERE a.parent_id = r.id
+        ORDER BY a.created_at, a.id
+        OFFSET CASE WHEN r.selected >= 0 THEN r.selected
+                    ELSE (SELECT greatest(count(*) - 1, 0) FROM bench_adjacency n
+                          WHERE n.parent_id = r.id) END
+        LIMIT 1
+    ) c
 )
 SELECT id FROM route ORDER BY depth
 """

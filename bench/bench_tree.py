@@ -47,6 +47,7 @@ BENCH_TREE_PHASES=inprocess,http runs only some phases.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import importlib
 import os
@@ -67,9 +68,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
 
-import psycopg  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
 
-from bench import _tree_data as data  # noqa: E402
+import _tree_data as data  # noqa: E402
+import psycopg  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # Adapters: every call into the app's tree API goes through one of these (one per figure), so
@@ -154,9 +156,9 @@ def report(
 ) -> None:
     if unit in ("count", "rows", "statements"):
         shown = f"{value:.0f}"
-    elif unit == "ratio":
-        shown = f"{value:.2f}"
-    elif unit == "ms" and value < 10:
+    elif unit == "ratio" and value < 0.1:
+        shown = f"{value:.4f}"
+    elif unit == "ratio" or (unit == "ms" and value < 10):
         shown = f"{value:.2f}"
     else:
         shown = f"{value:.1f}"
@@ -178,9 +180,7 @@ def timed_runs(
     results: list[float] = []
     started = time.perf_counter()
     slowest = 0.0
-    while len(results) < runs and (
-        not results or time.perf_counter() - started + slowest < budget
-    ):
+    while len(results) < runs and (not results or time.perf_counter() - started + slowest < budget):
         began = time.perf_counter()
         if before is not None:
             before()
@@ -344,7 +344,7 @@ def phase_route(world: World) -> None:
 
         statements: list[str] = []
 
-        def run(shape: data.Shape = shape) -> float:
+        def run(shape: data.Shape = shape, statements: list[str] = statements) -> float:
             chat = _chat(shape)
             began = time.perf_counter()
             route, captured = _captured(lambda: structure_and_route(chat))
@@ -450,9 +450,7 @@ def phase_rows_written(world: World) -> None:
     def adjacency(cursor: Any) -> None:
         # Delete, reparent its children; the parent's selection is rewritten only if the
         # position of the child it shows changed (here it has one child before and after).
-        cursor.execute(
-            "SELECT parent_id FROM bench_adjacency WHERE id = %s FOR UPDATE", [fifth]
-        )
+        cursor.execute("SELECT parent_id FROM bench_adjacency WHERE id = %s FOR UPDATE", [fifth])
         (parent,) = cursor.fetchone()
         cursor.execute("DELETE FROM bench_adjacency WHERE id = %s", [fifth])
         cursor.execute(
@@ -507,7 +505,7 @@ def phase_append(world: World) -> None:
         )
         return took
 
-    for label, name in cases:  # warm-up: the first append of a process is slower
+    for _label, name in cases:  # warm-up: the first append of a process is slower
         app_once(world.shapes[name])
         adjacency_once(world.shapes[name])
     rounds = 0
@@ -716,6 +714,7 @@ def phase_page(world: World, browser: Browser) -> float:
         return took, len(content)
 
     page("d4")  # warm-up
+    page("d4alt")  # checked only: the depth-10 chat of select, edit and delete
     sizes: dict[str, int] = {}
 
     def run(name: str) -> float:
@@ -745,17 +744,20 @@ def phase_operations(world: World, browser: Browser, page_seconds: float) -> Non
     deep, shallow = world.shapes["d1"], world.shapes["d4alt"]
     alternative = {s.name: s.id_of(len(s.branches) - 1, 0) for s in (deep, shallow)}
     scopes = ["version"] if page_seconds > 1 else ["version", "single", "turn"]
-    operations: list[tuple[str, Callable[[data.Shape], tuple[str, dict[str, str]]]]] = [
-        ("select", lambda s: (f"/m/{alternative[s.name]}/select", {})),
-        ("edit", lambda s: (f"/m/{s.leaf}/edit", {"text": "A shorter answer.", "mode": "version"})),
-    ]
-    for scope in scopes:
-        operations.append(
-            (
-                "delete" if scope == "version" else f"delete_{scope}",
-                lambda s, scope=scope: (f"/m/{s.leaf}/delete", {"scope": scope}),
-            )
-        )
+    # (figure, path under /c/<chat>, form) for each operation, on a chat.
+    Request = Callable[[data.Shape], tuple[str, dict[str, str]]]
+
+    def select(shape: data.Shape) -> tuple[str, dict[str, str]]:
+        return f"/m/{alternative[shape.name]}/select", {}
+
+    def edit(shape: data.Shape) -> tuple[str, dict[str, str]]:
+        return f"/m/{shape.leaf}/edit", {"text": "A shorter answer.", "mode": "version"}
+
+    def delete(scope: str) -> Request:
+        return lambda shape: (f"/m/{shape.leaf}/delete", {"scope": scope})
+
+    operations: list[tuple[str, Request]] = [("select", select), ("edit", edit)]
+    operations += [("delete" if s == "version" else f"delete_{s}", delete(s)) for s in scopes]
     if len(scopes) == 1:
         comment(
             "delete: scope=version (this version and what follows); scopes single and turn are "
@@ -764,7 +766,12 @@ def phase_operations(world: World, browser: Browser, page_seconds: float) -> Non
     for name, request in operations:
         sizes: dict[str, int] = {}
 
-        def run(shape: data.Shape, name: str = name, request: Any = request) -> float:
+        def run(
+            shape: data.Shape,
+            name: str = name,
+            request: Any = request,
+            sizes: dict[str, int] = sizes,
+        ) -> float:
             suffix, form = request(shape)
             path = f"/c/{shape.chat_id}{suffix}"
             status, content, took = browser.request("POST", path, form, htmx=True)
@@ -779,8 +786,8 @@ def phase_operations(world: World, browser: Browser, page_seconds: float) -> Non
             return took
 
         run(shallow)  # warm-up
-        small = timed_runs(lambda run=run: run(shallow), runs=15, budget=6)
-        large = timed_runs(lambda run=run: run(deep), runs=7, budget=12)
+        small = timed_runs(functools.partial(run, shallow), runs=15, budget=6)
+        large = timed_runs(functools.partial(run, deep), runs=7, budget=12)
         comment(f"{name}: {len(small)} runs at depth 10, {len(large)} at depth 10,000")
         report(f"tree_{name}_depth_10_ms", ms(small), "ms")
         report(f"tree_{name}_depth_10000_ms", ms(large), "ms")
