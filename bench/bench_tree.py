@@ -22,22 +22,29 @@ selected_child_index, created_at; indexes on parent_id and chat_id) holds the sa
 
 Figures (`name: value unit`, medians; `# target …: met/missed` after each with a target):
 - tree_page_{10,10000}_{ms,kb}, tree_page_x_vs_10: GET /c/<chat>/ over HTTP against a Daphne
-  server (bench/_server.py), logged in, to the last byte of the body (kb = 1,024 bytes).
+  server (bench/_server.py), logged in, to the last byte of the body (kb = 1,024 bytes). Each
+  page (and d4alt's) is checked: its messages, in order, are the last ones of the route.
 - tree_page_statements_{10,10000}: SQL statements of the same page in-process (Django's test
   client, CaptureQueriesContext), with the statements that differ when they do.
 - tree_structure_route_100000_{linear,branched}_ms: `structure_and_route` (adapter below),
   in-process (ORM connection, rows fetched to Python); its statement count and whether one is
-  recursive; tree_adjacency_route_100000_*_ms: the recursive CTE over the adjacency table.
+  recursive; tree_adjacency_route_100000_*_ms: the recursive CTE over the adjacency table
+  (_tree_data.ADJACENCY_ROUTE_SQL: one step per message, following the selections). Every
+  route, of both, is compared with the dataset's definition.
 - tree_{select,edit,delete}_depth_{10,10000}_ms and *_x_vs_10: the htmx POST (HX-Request,
-  X-CSRFToken from the page, CSRF cookie) on the last message of d4alt / d1, response read
-  in full; the chat is put back (bench/_tree_data.snapshot_restore) after every run.
+  X-CSRFToken from the page, CSRF cookie) at the end of the route of d4alt / d1, response
+  read in full: select the other version of the last message (the response must show it),
+  edit the last message (an answer) as a new version, delete it with scope=version (and
+  tree_delete_{single,turn}_* when the long page takes under 1 s); the chat is put back
+  (bench/_tree_data.snapshot_restore) after every run.
 - tree_append_depth_{10,10000,100000_branched}_ms: `append` (adapter below) under the route's
   leaf of d4 / d1 / d3, then put back; tree_adjacency_append_*: the same on the adjacency table.
 - tree_delete_single_rows_written: rows inserted, updated and deleted in chats_* tables by
   `delete_single` on the 5th message of d1, read inside the transaction before it is rolled
   back (pg_stat_get_xact_tuples_*); tree_adjacency_delete_single_rows_written: delete and
   reparent on the adjacency table.
-- tree_map_100000_branched_ms: `tree_map` (adapter below) on d3, in-process.
+- tree_map_100000_branched_ms: `tree_map` (adapter below) on d3, in-process;
+  tree_adjacency_map_100000_branched_ms: the adjacency rows (one query) mapped in Python.
 
 Slow figures repeat while their time budget lasts (at least once): today's code takes
 seconds per long-chat request. The output says how many runs each median has.
@@ -122,6 +129,17 @@ def tree_map(chat: Any) -> Any:
     return chat_tree_load(chat=chat).tree_map()
 
 
+def adjacency_tree_map(rows: list[tuple[Any, ...]], root_index: int | None) -> Any:
+    """Baseline of tree_map_*: the same map built in Python from the adjacency table's rows
+    (id, parent_id, created_at, selected_child_index, role, status), by the app's pure-Python
+    builder. None when the app no longer has it (the baseline is then left out)."""
+    try:
+        from chats.tree import chat_tree_build
+    except ImportError:
+        return None
+    return chat_tree_build(rows, root_index=root_index).tree_map()
+
+
 def append(chat: Any, parent: Any) -> Any:
     """Figure tree_append_*: the whole append as a client of the service does it
     (transaction, chat lock, insert, selection, commit)."""
@@ -171,19 +189,15 @@ def comment(text: str) -> None:
     print(f"# {text}", flush=True)
 
 
-def timed_runs(
-    run: Callable[[], float], *, runs: int, budget: float, before: Callable[[], None] | None = None
-) -> list[float]:
+def timed_runs(run: Callable[[], float], *, runs: int, budget: float) -> list[float]:
     """Call `run` (it returns its own measured seconds) up to `runs` times, at least once,
-    and again only while one more call (as long as the slowest so far, set-up included) still
-    ends within `budget` seconds; `before` runs untimed before each call."""
+    and again only while one more call (as long as the slowest so far, its untimed part
+    included) still ends within `budget` seconds."""
     results: list[float] = []
     started = time.perf_counter()
     slowest = 0.0
     while len(results) < runs and (not results or time.perf_counter() - started + slowest < budget):
         began = time.perf_counter()
-        if before is not None:
-            before()
         results.append(run())
         slowest = max(slowest, time.perf_counter() - began)
     return results
@@ -390,6 +404,8 @@ def phase_route(world: World) -> None:
 
 
 def phase_map(world: World) -> None:
+    from django.db import connection
+
     shape = world.shapes["d3"]
 
     def run() -> float:
@@ -402,6 +418,27 @@ def phase_map(world: World) -> None:
     value = ms(times)
     comment(f"{len(times)} runs, in-process (server time: the query and the map's Python)")
     report("tree_map_100000_branched_ms", value, "ms", "<= 50 ms", value <= 50)
+
+    def adjacency() -> float | None:
+        began = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, parent_id, created_at, selected_child_index, role, 'complete' "
+                "FROM bench_adjacency WHERE chat_id = %s",
+                [shape.chat_id],
+            )
+            rows = cursor.fetchall()
+        if adjacency_tree_map(rows, 0) is None:
+            return None
+        return time.perf_counter() - began
+
+    if adjacency() is None:
+        comment("no adjacency baseline for the map: chats.tree.chat_tree_build is gone")
+        return
+    base = timed_runs(lambda: adjacency() or 0.0, runs=7, budget=ROUTE_BUDGET)
+    comment(f"{len(base)} runs + 1 warm-up: the adjacency rows (one query) mapped in Python")
+    report("tree_adjacency_map_100000_branched_ms", ms(base), "ms")
+    report("tree_map_100000_branched_x_vs_adjacency", value / ms(base), "ratio")
 
 
 _ROWS_WRITTEN_SQL = """
