@@ -115,18 +115,16 @@ def route_comparable(route: Any) -> list[Any]:
 
 
 def tree_map(chat: Any) -> Any:
-    """Figure tree_map_*: the data of the tree map (every message placed).
+    """Figure tree_map_*: the server's work for the map endpoint (GET /c/<id>/map): the
+    structure, the route, the runs between branch points, and their HTML."""
+    from django.template.loader import render_to_string
 
-    New API: the structure's map, when it has one (`tree_map()`; rename here if it is
-    another). Today: chat_tree_load(chat=…).tree_map()."""
-    structure = _structure()
-    if structure is not None:
-        loaded = structure.chat_structure_load(chat=chat)
-        if hasattr(loaded, "tree_map"):
-            return loaded.tree_map()
-    from chats.tree import chat_tree_load
+    from chats.structure import chat_map, chat_structure_load
 
-    return chat_tree_load(chat=chat).tree_map()
+    structure = chat_structure_load(chat=chat)
+    runs = chat_map(structure=structure, route=structure.route())
+    render_to_string("chats/_map.html", {"chat": chat, "runs": runs, "generating": False})
+    return runs
 
 
 def adjacency_tree_map(rows: list[tuple[Any, ...]], root_index: int | None) -> Any:
