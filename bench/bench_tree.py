@@ -808,6 +808,8 @@ def phase_operations(world: World, browser: Browser, page_seconds: float) -> Non
             sizes: dict[str, int] = sizes,
         ) -> float:
             suffix, form = request(shape)
+            # As the page does: the tree version it shows (chat.js adds it to every POST).
+            form = {**form, "version": str(tree_version(shape.chat_id))}
             path = f"/c/{shape.chat_id}{suffix}"
             status, content, took = browser.request("POST", path, form, htmx=True)
             if status != 200:
@@ -829,6 +831,12 @@ def phase_operations(world: World, browser: Browser, page_seconds: float) -> Non
         report(f"tree_{name}_depth_10000_kb", sizes[deep.name] / 1024, "kb")
         ratio = ms(large) / ms(small)
         report(f"tree_{name}_depth_10000_x_vs_10", ratio, "ratio", "<= 1.5", ratio <= 1.5)
+
+
+def tree_version(chat_id: Any) -> int:
+    from chats.models import Chat
+
+    return int(Chat.objects.filter(id=chat_id).values_list("tree_version", flat=True).get())
 
 
 def check_long_pages(world: World, browser: Browser, page_seconds: float) -> None:

@@ -77,7 +77,7 @@ def _changed(request: VeroRequest, chat: Chat, *, below: uuid.UUID | None) -> Ht
         anchor = Message.objects.filter(id=below, chat_id=chat.id).first() if below else None
         if below is None or anchor is not None:
             window = chat_window(chat=chat, after=anchor, from_top=anchor is None)
-    if window is None or not window.shown:
+    if window is None or (below is None and not window.shown):
         return chat_body_response(request, chat)
     context = {**window_context(chat, window), "splice": True}
     response = render(request, "chats/_window.html", context)
@@ -113,7 +113,12 @@ def message_select_view(
     chat, message = _lookup(request, chat_id, message_id)
     if chat_is_generating(chat=chat):
         return error_response(request, BUSY, status=409)
-    below = message_select(chat=chat, message=message)
+    below = message_select(
+        chat=chat,
+        message=message,
+        seen_version=_seen_version(request),
+        sibling=request.POST.get("sibling") == "1",
+    )
     return _changed(request, chat, below=below)
 
 
@@ -175,14 +180,17 @@ def _edit(
             return _goto(request, reverse("chat_detail", args=[fork.chat.id]))
         if message.role == Message.Role.USER and target is not None:
             edit = message_edit_user(
-                chat=chat, message=message, text=text, model_id=target.model_id
-            )
+                chat=chat, message=message, text=text, model_id=target.model_id,
+                seen_version=_seen_version(request),
+            )  # fmt: skip
             answer_start(user=user, chat=chat, answer=edit.answer, target=target)
         elif mode == "in_place":
             message_edit_in_place(message=message, text=text)
             chat.refresh_from_db(fields=["tree_version"])
         else:
-            message_edit_assistant(chat=chat, message=message, text=text)
+            message_edit_assistant(
+                chat=chat, message=message, text=text, seen_version=_seen_version(request)
+            )
     except TreeError as error:
         return error_response(request, str(error), status=409)
     # The new version (or the edited message) follows the same parent.
@@ -212,7 +220,12 @@ def message_regenerate_view(
         return admitted
     target, decision = admitted
     try:
-        answer = message_regenerate(chat=chat, message=message, model_id=target.model_id)
+        answer = message_regenerate(
+            chat=chat,
+            message=message,
+            model_id=target.model_id,
+            seen_version=_seen_version(request),
+        )
     except TreeError as error:
         response = error_response(request, str(error), status=409)
     else:
