@@ -28,11 +28,14 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from accounts.models import User
+from chats.models import Chat, Message
+from chats.tree import chat_tree_load
 from models_registry.models import Tier
+from tests.chats.branching_support import conversation, say
 from tests.chats.tree_invariants import (
     branch_seq_gaps,
     route_from_tables,
@@ -261,6 +264,9 @@ class Race:
     requests: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     gets: int = 0
+    kinds: Sequence[str] = ()  # what the last round combined
+    played: Counter[str] = field(default_factory=Counter)  # rounds by combination
+    rounds_with_gaps: int = 0  # rounds after which a branch's seq skipped numbers (allowed)
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # where time goes
     rounds: int = 0
     history: list[str] = field(default_factory=list)
@@ -378,6 +384,8 @@ class Race:
             self._load(0, whole=False)
         elif length > ROUTE_MAX:
             kinds = ["delete:turn:above", *kinds[1:]]
+        self.kinds = kinds
+        self.played["/".join(kinds)] += 1
         for tab in range(len(kinds)):
             # Nothing changed since the last check loaded the page: a tab that reloads now
             # sees that page; a stale one keeps what it showed before.
@@ -461,6 +469,8 @@ class Race:
                 )
             if chat_id != self.chat_id:
                 self.checked_chats.add(chat_id)
+        if branch_seq_gaps(chat_id=self.chat_id):
+            self.rounds_with_gaps += 1
         route = route_from_tables(chat_id=self.chat_id)
         self.seconds["sql checks"] += time.monotonic() - started
         tab = self.rng.randrange(len(self.tabs))
@@ -482,7 +492,8 @@ class Race:
         statuses = ", ".join(f"{key}: {count}" for key, count in sorted(self.statuses.items()))
         return (
             f"seed {self.seed}: {self.rounds} rounds, {sum(self.requests.values())} racing "
-            f"requests ({kinds}); {self.gets} page loads\nstatuses: {statuses}\nseconds: "
+            f"requests ({kinds}); {self.gets} page loads; {self.rounds_with_gaps} rounds ended "
+            f"with a gap in a branch's seq\nstatuses: {statuses}\nseconds: "
             + ", ".join(f"{name} {value:.1f}" for name, value in self.seconds.items())
         )
 
@@ -559,13 +570,15 @@ def _run(
     found: dict[str, list[str]] = {}
     started = time.monotonic()
     for kinds in order:
+        round_started = time.monotonic()
         problem = race.round(kinds)
+        race.seconds["rounds"] += time.monotonic() - round_started
         if problem is None:
             continue
         logged = _server_errors(capfd)
         if not survey:
             pytest.fail(f"{race._report(problem)}\nserver log:\n{logged}\n{race.summary()}")
-        found.setdefault("/".join(kinds), []).append(
+        found.setdefault("/".join(race.kinds), []).append(
             f"{race.history[-1]}\n  => {problem}\n  server log: {logged}"
         )
         if "unexpected answers" not in problem.splitlines()[-1]:  # the tree broke: a new chat
@@ -574,7 +587,8 @@ def _run(
             race.start()
     print(f"{race.summary()}\n{time.monotonic() - started:.1f} s")
     if found:
-        lines = [f"{kinds}: {len(problems)}\n  " + "\n  ".join(problems[:3])
+        lines = [f"{kinds}: {len(problems)} of {race.played[kinds]} rounds\n  "
+                 + "\n  ".join(problems[:3])
                  for kinds, problems in sorted(found.items())]  # fmt: skip
         pytest.fail(f"seed {race.seed}\n" + "\n".join(lines))
 
@@ -613,3 +627,73 @@ def test_without_the_chat_lock_the_race_finds_a_500_or_a_broken_tree(
         assert found is not None, race._report(
             f"{LOCK_ROUNDS} rounds without the chat's lock found nothing"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# The judge itself: it agrees with the app on whole trees and names each kind of damage.
+
+
+def _small_tree(user: User) -> tuple[Chat, list[Message], Message]:
+    """q0 a1 q2 a3 q4 a5 on one branch, and a second answer to q2 on a branch forked there."""
+    chat = Chat.objects.create(user=user)
+    messages = conversation(chat, "q0", "a1", "q2", "a3", "q4", "a5")
+    other = say(chat, messages[2], "a3 again", role="assistant")
+    return chat, messages, other
+
+
+@pytest.mark.django_db  # no server here: the test's own transaction is enough
+@pytest.mark.parametrize("stored", [None, 0, 1, 7])
+def test_the_route_from_the_tables_is_the_route_the_app_shows(alice: User, stored: int) -> None:
+    chat, messages, _ = _small_tree(alice)
+    Message.objects.filter(id=messages[2].id).update(selected_child_index=stored)
+    chat.refresh_from_db()
+    assert route_from_tables(chat_id=chat.id) == chat_tree_load(chat=chat).active_path()
+    assert tree_violations(chat_id=chat.id) == []
+
+
+CORRUPTIONS = {
+    "parent in another chat": (
+        "UPDATE chats_message SET parent_id = %(elsewhere)s WHERE id = %(m3)s"
+    ),
+    "(branch, seq) not unique": (
+        "SET CONSTRAINTS message_branch_seq_unique DEFERRED; "
+        "UPDATE chats_message SET seq = 1 WHERE id = %(m2)s"
+    ),
+    "branch path is not its parent branch's path plus one label": (
+        "UPDATE chats_branch SET path = 'zzzz.0000' WHERE id = %(root_branch)s"
+    ),
+    "fork message not in the parent branch": (
+        "UPDATE chats_branch SET fork_message_id = %(other)s WHERE id = %(fork_branch)s"
+    ),
+    "in-branch parent is not the previous message": (
+        "UPDATE chats_message SET seq = 9 WHERE id = %(m3)s"
+    ),
+    "streaming message has children": (
+        "UPDATE chats_message SET status = 'streaming' WHERE id = %(m4)s"
+    ),
+    "message not reachable from a first message": (
+        "UPDATE chats_message SET parent_id = %(m5)s WHERE id = %(m0)s"
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("damage", sorted(CORRUPTIONS))
+def test_the_checker_names_each_kind_of_damage(alice: User, damage: str) -> None:
+    chat, messages, other = _small_tree(alice)
+    elsewhere = conversation(Chat.objects.create(user=alice), "elsewhere")[0]
+    names = {
+        **{f"m{number}": message.id for number, message in enumerate(messages)},
+        "other": other.id,
+        "elsewhere": elsewhere.id,
+        "root_branch": messages[0].branch_id,
+        "fork_branch": other.branch_id,
+    }
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            for statement in CORRUPTIONS[damage].split("; "):
+                cursor.execute(statement, names)
+        found = tree_violations(chat_id=chat.id)
+        transaction.set_rollback(True)
+    assert any(line.startswith(damage) for line in found), found
+    assert tree_violations(chat_id=chat.id) == []
