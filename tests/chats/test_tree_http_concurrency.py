@@ -682,7 +682,7 @@ CORRUPTIONS = {
 def test_the_checker_names_each_kind_of_damage(alice: User, damage: str) -> None:
     chat, messages, other = _small_tree(alice)
     elsewhere = conversation(Chat.objects.create(user=alice), "elsewhere")[0]
-    names = {
+    names: dict[str, uuid.UUID | int] = {
         **{f"m{number}": message.id for number, message in enumerate(messages)},
         "other": other.id,
         "elsewhere": elsewhere.id,
