@@ -51,7 +51,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ACCEPTED_REFUSALS = frozenset({400, 404, 409})
 # The route is kept between these lengths: long enough for "above" targets and a window,
 # short enough that a round stays cheap.
-ROUTE_MIN, ROUTE_MAX = 20, 36
+ROUTE_MIN, ROUTE_MAX = 20, 30
 # Targets are taken among the page's last messages: where two tabs' changes meet.
 NEAR = 6
 STALE_TAB_CHANCE = 0.25
@@ -135,6 +135,19 @@ def shown_read_parent(html: str) -> uuid.UUID | None:
     return uuid.UUID(parents[0]) if parents and parents[0] else None
 
 
+def _articles(html: str, start: int = 0) -> tuple[list[uuid.UUID], dict[uuid.UUID, str]]:
+    ids: list[uuid.UUID] = []
+    roles: dict[uuid.UUID, str] = {}
+    for tag in _ARTICLE.finditer(html, start):
+        attributes = _attributes(tag.group())
+        if "data-message-id" in attributes:
+            message_id = uuid.UUID(attributes["data-message-id"])
+            ids.append(message_id)
+            classes = attributes.get("class", "").split()
+            roles[message_id] = "user" if "message-user" in classes else "assistant"
+    return ids, roles
+
+
 def shown_read(html: str) -> Shown:
     """Read a page (or the chat's body partial): the `<article data-message-id>`s inside
     `#messages`, in order, the composer's `parent` input and every "show this version" target.
@@ -144,20 +157,24 @@ def shown_read(html: str) -> Shown:
     """
     opening = _MESSAGES.search(html)
     assert opening is not None, "the page has no #messages"
-    ids: list[uuid.UUID] = []
-    roles: dict[uuid.UUID, str] = {}
-    for tag in _ARTICLE.finditer(html, opening.end()):
-        attributes = _attributes(tag.group())
-        if "data-message-id" in attributes:
-            message_id = uuid.UUID(attributes["data-message-id"])
-            ids.append(message_id)
-            classes = attributes.get("class", "").split()
-            roles[message_id] = "user" if "message-user" in classes else "assistant"
+    ids, roles = _articles(html, opening.end())
     return Shown(
         ids=tuple(ids),
         roles=roles,
         parent=shown_read_parent(html),
         selectable=tuple(dict.fromkeys(uuid.UUID(found) for found in _SELECT_URL.findall(html))),
+    )
+
+
+def shown_after_send(shown: Shown, turn: str) -> Shown:
+    """The page once a send's answer (templates/chats/_turn.html) is in: the turn's messages
+    appended to #messages and the composer's parent replaced, as htmx does."""
+    ids, roles = _articles(turn)
+    return Shown(
+        ids=(*shown.ids, *ids),
+        roles={**shown.roles, **roles},
+        parent=shown_read_parent(turn),
+        selectable=shown.selectable,
     )
 
 
@@ -260,7 +277,6 @@ class Race:
     latest: Shown | None = None  # the page as the last check loaded it
     checked_chats: set[uuid.UUID] = field(default_factory=set)
     abandoned: set[uuid.UUID] = field(default_factory=set)  # broken chats a survey left
-    racing_growth: bool = True  # a short chat grows by racing sends (else one tab sends)
     requests: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     gets: int = 0
@@ -356,32 +372,30 @@ class Race:
         self.check()
 
     def grow(self) -> None:
-        """Send from one tab, one at a time, until the route has ROUTE_MIN messages: each
-        send from the parent its answer's response gave the composer (templates/_turn.html)."""
+        """Send from one tab, one at a time, until the route has ROUTE_MIN messages; the page
+        takes in each turn as the browser does (`shown_after_send`)."""
+        started = time.monotonic()
         shown = self.latest or self._load(0)
-        parent = shown.parent
-        length = len(route_from_tables(chat_id=self.chat_id))
-        while length < ROUTE_MIN:
+        while len(shown.ids) < ROUTE_MIN:
             page = self._post_alone(
                 f"/c/{self.chat_id}/send",
-                {"text": "more", "model": self.model, "parent": str(parent or "")},
+                {"text": "more", "model": self.model, "parent": str(shown.parent or "")},
             )
-            parent = shown_read_parent(page.text)
-            length += 2
+            shown = shown_after_send(shown, page.text)
+        self.latest = self.pages[0] = shown
+        self.seconds["growth"] += time.monotonic() - started
 
     # -- rounds ----------------------------------------------------------------------------
 
     def round(self, kinds: Sequence[str]) -> str | None:
         """Fire one request per tab at once, then check; the problem found, if any."""
         self.rounds += 1
-        # The chat stays between ROUTE_MIN and ROUTE_MAX messages: every tab sends (a race
-        # too) while it is short, one deletes a turn above while it is long.
+        # The chat stays between ROUTE_MIN and ROUTE_MAX messages: one tab sends alone while
+        # it is short (cheaper than racing rounds, and the round then plays what it was
+        # meant to), one of the racing tabs deletes a turn above while it is long.
         length = len(self.latest.ids) if self.latest else 0
-        if length < ROUTE_MIN and self.racing_growth:
-            kinds = ["send", *("send" if k.startswith("delete") else k for k in kinds[1:])]
-        elif length < ROUTE_MIN:
+        if length < ROUTE_MIN:
             self.grow()
-            self._load(0, whole=False)
         elif length > ROUTE_MAX:
             kinds = ["delete:turn:above", *kinds[1:]]
         self.kinds = kinds
@@ -392,6 +406,8 @@ class Race:
             page = self.pages[tab]
             if page is None or not page.ids or self.rng.random() >= STALE_TAB_CHANCE:
                 self.pages[tab] = self.latest
+        if all(kind == "send" for kind in kinds):  # sends from the same parent
+            self.pages[1:] = [self.pages[0]] * (len(kinds) - 1)
         requests = []
         for tab, kind in enumerate(kinds):
             page = self.pages[tab]
@@ -601,14 +617,14 @@ def test_two_tabs_racing_on_one_chat_never_get_a_500_nor_break_its_tree(
     alice: User, fake_llm: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
     with race_on(alice, fake_llm, tabs=2) as race:
-        _run(race, _kinds_from_env(PAIRS), _rounds(100), capfd)
+        _run(race, _kinds_from_env(PAIRS), _rounds(150), capfd)
 
 
 def test_three_tabs_racing_on_one_chat_never_get_a_500_nor_break_its_tree(
     alice: User, fake_llm: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
     with race_on(alice, fake_llm, tabs=3) as race:
-        _run(race, _kinds_from_env(TRIPLES), _rounds(60), capfd)
+        _run(race, _kinds_from_env(TRIPLES), _rounds(90), capfd)
 
 
 LOCK_ROUNDS = 40
@@ -619,7 +635,6 @@ def test_without_the_chat_lock_the_race_finds_a_500_or_a_broken_tree(
 ) -> None:
     """The suite can fail: served with `chat_lock` replaced by a no-op, it finds a problem."""
     with race_on(alice, fake_llm, tabs=2, patches=LOCK) as race:
-        race.racing_growth = False  # sends lock on their own: only what chat_lock guards races
         order = [LOCK_ONLY[number % len(LOCK_ONLY)] for number in range(LOCK_ROUNDS)]
         race.rng.shuffle(order)
         found = next((problem for kinds in order if (problem := race.round(kinds))), None)
