@@ -7,9 +7,13 @@ checked with plain SQL (tests/chats/tree_invariants.py, which shares no code wit
 tree), and the page is checked to show exactly the route those tables select.
 
 A racing request may be refused (400, 404, 409: the tab was stale) but never answered with a
-5xx, and the tree must stay whole. The run is seeded: the seed is in every failure message, and
-`TREE_HTTP_SEED=<seed>` replays the same sequence of requests (the timing still varies);
-`TREE_HTTP_KINDS=send/send,send/delete:turn:parent` restricts the rounds to some combinations.
+5xx, and the tree must stay whole. The run is seeded: the seed is in every failure message.
+Knobs, for hunting and replaying:
+- `TREE_HTTP_SEED=<seed>` replays the same sequence of requests (the timing still varies);
+- `TREE_HTTP_KINDS=send/send,send/delete:turn:parent` restricts the rounds to combinations;
+- `TREE_HTTP_ROUNDS=<n>` plays more (or fewer) rounds;
+- `TREE_HTTP_SURVEY=1` plays every round instead of stopping at the first problem (a broken
+  chat is left for a new one) and reports the problems by combination.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db import connection
 
@@ -223,8 +222,3 @@ def no_lock(*, chat_id: uuid.UUID) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM chats_chat WHERE id = %s", [chat_id])
         return cursor.fetchone() is not None
-
-
-def describe(value: Any) -> str:
-    """A short form of a UUID (or anything) for failure reports."""
-    return str(value)[:8]
