@@ -674,8 +674,10 @@ CORRUPTIONS = {
     "parent in another chat": (
         "UPDATE chats_message SET parent_id = %(elsewhere)s WHERE id = %(m3)s"
     ),
+    # The constraint is not deferrable: it is dropped inside the test's transaction.
     "(branch, seq) not unique": (
-        "SET CONSTRAINTS message_branch_seq_unique DEFERRED; "
+        "SET CONSTRAINTS ALL IMMEDIATE; "
+        "ALTER TABLE chats_message DROP CONSTRAINT message_branch_seq_unique; "
         "UPDATE chats_message SET seq = 1 WHERE id = %(m2)s"
     ),
     "branch path is not its parent branch's path plus one label": (

@@ -19,6 +19,8 @@ from datetime import datetime
 
 from django.db import connection
 
+from chats.tree import LockedChat
+
 # Each query names the chat as %(chat)s and returns one row per violation: a label and details.
 # seq may have gaps (a delete leaves them, and a fixed server may tolerate them): nothing here
 # assumes a branch's seq is contiguous, only that it orders the branch.
@@ -217,8 +219,11 @@ def branch_seq_gaps(*, chat_id: uuid.UUID) -> list[str]:
         return [f"branch {b} jumps from seq {s} to {n}" for b, s, n in cursor.fetchall()]
 
 
-def no_lock(*, chat_id: uuid.UUID) -> bool:
-    """`chat_lock` without the lock: only says whether the chat exists (for patched servers)."""
+def no_lock(*, chat_id: uuid.UUID) -> LockedChat | None:
+    """`chat_lock` without the lock: the chat's row as it reads (for patched servers)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM chats_chat WHERE id = %s", [chat_id])
-        return cursor.fetchone() is not None
+        cursor.execute(
+            "SELECT tree_version, root_message_index FROM chats_chat WHERE id = %s", [chat_id]
+        )
+        row = cursor.fetchone()
+    return LockedChat(*row) if row is not None else None
