@@ -621,14 +621,14 @@ def test_two_tabs_racing_on_one_chat_never_get_a_500_nor_break_its_tree(
     alice: User, fake_llm: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
     with race_on(alice, fake_llm, tabs=2) as race:
-        _run(race, _kinds_from_env(PAIRS), _rounds(100), capfd)
+        _run(race, _kinds_from_env(PAIRS), _rounds(500), capfd)
 
 
 def test_three_tabs_racing_on_one_chat_never_get_a_500_nor_break_its_tree(
     alice: User, fake_llm: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
     with race_on(alice, fake_llm, tabs=3) as race:
-        _run(race, _kinds_from_env(TRIPLES), _rounds(60), capfd)
+        _run(race, _kinds_from_env(TRIPLES), _rounds(350), capfd)
 
 
 LOCK_ROUNDS = 40
