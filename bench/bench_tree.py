@@ -783,7 +783,8 @@ def phase_operations(world: World, browser: Browser, page_seconds: float) -> Non
     Request = Callable[[data.Shape], tuple[str, dict[str, str]]]
 
     def select(shape: data.Shape) -> tuple[str, dict[str, str]]:
-        return f"/m/{alternative[shape.name]}/select", {}
+        # As the version switcher ("<" ">") posts it.
+        return f"/m/{alternative[shape.name]}/select", {"sibling": "1"}
 
     def edit(shape: data.Shape) -> tuple[str, dict[str, str]]:
         return f"/m/{shape.leaf}/edit", {"text": "A shorter answer.", "mode": "version"}

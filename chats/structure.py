@@ -29,13 +29,15 @@ from chats.models import Chat, Message
 # Every branch with its first and last message, and every fork point with its in-branch
 # successor. Each lateral read is one probe of the (branch, seq) index.
 _STRUCTURE_SQL = """
-WITH branches AS (
-    SELECT b.id, b.parent_branch_id, b.fork_message_id FROM chats_branch b
+WITH forked AS (
+    -- With `below`: the paths of the branches forked from its branch at it or after it.
+    SELECT coalesce(array_agg(f.path), '{}') AS paths
+    FROM chats_branch f JOIN chats_message fm ON fm.id = f.fork_message_id
+    WHERE f.parent_branch_id = %(below_branch)s AND fm.seq >= %(below_seq)s
+), branches AS (
+    SELECT b.id, b.parent_branch_id, b.fork_message_id FROM chats_branch b, forked
     WHERE b.chat_id = %(chat)s AND (
-        %(below_branch)s::bigint IS NULL OR b.id = %(below_branch)s OR EXISTS (
-            SELECT 1 FROM chats_branch f JOIN chats_message fm ON fm.id = f.fork_message_id
-            WHERE f.parent_branch_id = %(below_branch)s AND fm.seq >= %(below_seq)s
-              AND b.path <@ f.path))
+        %(below_branch)s::bigint IS NULL OR b.id = %(below_branch)s OR b.path <@ forked.paths)
 )
 SELECT true, b.id, b.parent_branch_id, b.fork_message_id::text,
        f.id::text, f.seq, f.stamp, f.role,
