@@ -119,12 +119,9 @@ def tree_map(chat: Any) -> Any:
     structure, the route, the runs between branch points, and their HTML."""
     from django.template.loader import render_to_string
 
-    from chats.structure import chat_map, chat_structure_load
+    from chats.tree_views import map_nodes
 
-    structure = chat_structure_load(chat=chat)
-    runs = chat_map(structure=structure, route=structure.route())
-    render_to_string("chats/_map.html", {"chat": chat, "runs": runs, "generating": False})
-    return runs
+    return render_to_string("chats/_map.html", {"nodes": map_nodes(chat=chat)})
 
 
 def adjacency_tree_map(rows: list[tuple[Any, ...]], root_index: int | None) -> Any:

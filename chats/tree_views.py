@@ -14,6 +14,7 @@ import uuid
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
@@ -278,15 +279,35 @@ def message_fork_view(
 def chat_map_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     """The conversation's map: its branch points and the runs between them, one node each."""
     chat = chat_get_for_request(request, chat_id=chat_id)
+    return render(request, "chats/_map.html", {"nodes": map_nodes(chat=chat)})
+
+
+def map_nodes(*, chat: Chat) -> SafeString:
+    """The map's nodes as HTML, built here rather than by the template engine: a chat with a
+    thousand branches has two thousand runs, and a template's tags per node cost ~0.1 ms."""
     structure = chat_structure_load(chat=chat)
     route = structure.route()
     leaf = route.leaf
-    context = {
-        "chat": chat,
-        "runs": chat_map(structure=structure, route=route),
-        "generating": leaf is not None and leaf.status == Message.Status.STREAMING,
-    }
-    return render(request, "chats/_map.html", context)
+    disabled = " disabled" if leaf is not None and leaf.status == Message.Status.STREAMING else ""
+    base = reverse("chat_detail", args=[chat.id])
+    items = []
+    for run in chat_map(structure=structure, route=route):
+        role = "user" if run.first.role == Message.Role.USER else "assistant"
+        label = f"{run.length} messages" if run.length > 1 else role.capitalize()
+        title = (
+            (f"Version {run.version + 1}/{run.versions}, " if run.versions > 1 else "")
+            + label
+            + (" (shown)" if run.on_route else "")
+        )
+        classes = f"tree-node role-{role}" + (" on-path" if run.on_route else "")
+        classes += " tree-run" if run.length > 1 else ""
+        # Every piece is a number, a fixed word or a UUID: nothing to escape.
+        items.append(
+            f'<li style="--depth: {run.depth}; --column: {run.column}"><button type="button" '
+            f'class="{classes}" title="{title}" hx-post="{base}m/{run.last.id}/select" '
+            f'hx-target="#chat-body" hx-swap="outerHTML"{disabled}></button></li>'
+        )
+    return mark_safe("".join(items))  # noqa: S308
 
 
 @require_GET
