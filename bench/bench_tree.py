@@ -119,12 +119,9 @@ def tree_map(chat: Any) -> Any:
     structure, the route, the runs between branch points, and their HTML."""
     from django.template.loader import render_to_string
 
-    from chats.structure import chat_map, chat_structure_load
+    from chats.tree_views import map_nodes
 
-    structure = chat_structure_load(chat=chat)
-    runs = chat_map(structure=structure, route=structure.route())
-    render_to_string("chats/_map.html", {"chat": chat, "runs": runs, "generating": False})
-    return runs
+    return render_to_string("chats/_map.html", {"nodes": map_nodes(chat=chat)})
 
 
 def adjacency_tree_map(rows: list[tuple[Any, ...]], root_index: int | None) -> Any:
@@ -783,7 +780,8 @@ def phase_operations(world: World, browser: Browser, page_seconds: float) -> Non
     Request = Callable[[data.Shape], tuple[str, dict[str, str]]]
 
     def select(shape: data.Shape) -> tuple[str, dict[str, str]]:
-        return f"/m/{alternative[shape.name]}/select", {}
+        # As the version switcher ("<" ">") posts it.
+        return f"/m/{alternative[shape.name]}/select", {"sibling": "1"}
 
     def edit(shape: data.Shape) -> tuple[str, dict[str, str]]:
         return f"/m/{shape.leaf}/edit", {"text": "A shorter answer.", "mode": "version"}
@@ -808,6 +806,8 @@ def phase_operations(world: World, browser: Browser, page_seconds: float) -> Non
             sizes: dict[str, int] = sizes,
         ) -> float:
             suffix, form = request(shape)
+            # As the page does: the tree version it shows (chat.js adds it to every POST).
+            form = {**form, "version": str(tree_version(shape.chat_id))}
             path = f"/c/{shape.chat_id}{suffix}"
             status, content, took = browser.request("POST", path, form, htmx=True)
             if status != 200:
@@ -829,6 +829,12 @@ def phase_operations(world: World, browser: Browser, page_seconds: float) -> Non
         report(f"tree_{name}_depth_10000_kb", sizes[deep.name] / 1024, "kb")
         ratio = ms(large) / ms(small)
         report(f"tree_{name}_depth_10000_x_vs_10", ratio, "ratio", "<= 1.5", ratio <= 1.5)
+
+
+def tree_version(chat_id: Any) -> int:
+    from chats.models import Chat
+
+    return int(Chat.objects.filter(id=chat_id).values_list("tree_version", flat=True).get())
 
 
 def check_long_pages(world: World, browser: Browser, page_seconds: float) -> None:

@@ -102,8 +102,17 @@ def _check_text(text: str, parts: list[dict[str, Any]]) -> None:
 
 
 def _lock(*, chat: Chat) -> None:
-    if not chat_lock(chat_id=chat.id):
+    """Take the chat's lock; the instance then holds the tree version as it is under it."""
+    locked = chat_lock(chat_id=chat.id)
+    if locked is None:
         raise ChatNotFound()
+    chat.tree_version = locked.tree_version
+    chat.root_message_index = locked.root_message_index
+
+
+def _shown_as_seen(chat: Chat, seen_version: int | None) -> bool:
+    """Under the lock: the caller's page showed the chat as it is (no other change since)."""
+    return seen_version is not None and seen_version == chat.tree_version
 
 
 def _locked_message(*, chat: Chat, message: Message) -> Message:
@@ -182,19 +191,24 @@ def _parent_of(message: Message) -> Message | None:
 # Versions
 
 
-def message_edit_user(*, chat: Chat, message: Message, text: str, model_id: str) -> UserEdit:
+def message_edit_user(
+    *, chat: Chat, message: Message, text: str, model_id: str, seen_version: int | None = None
+) -> UserEdit:
     """Add an edited version of a user message, selected, with a placeholder for its answer.
 
     Attachments and other non-text parts are kept. The caller starts the generation into
-    `answer`; its context is `ChatTree.ancestors(version.id)`.
+    `answer`; its context is `ChatTree.ancestors(version.id)`. The whole route to it is
+    selected, unless `seen_version` says the page showed the chat as it is (then the message
+    was on the shown route, and selecting the new version under its parent is enough).
     """
     with transaction.atomic():
-        current = _locked_message(chat=chat, message=message)
-        if current.role != Message.Role.USER:
+        edited = _locked_message(chat=chat, message=message)
+        current = _shown_as_seen(chat, seen_version)
+        if edited.role != Message.Role.USER:
             raise WrongRole("Only your own messages can be edited this way.")
-        parts = _replace_text(current.parts, text)
+        parts = _replace_text(edited.parts, text)
         _check_text(text, parts)
-        parent = _parent_of(current)
+        parent = _parent_of(edited)
         version = message_append(chat=chat, parent=parent, role=Message.Role.USER, parts=parts)
         answer = message_append(
             chat=chat,
@@ -205,16 +219,21 @@ def message_edit_user(*, chat: Chat, message: Message, text: str, model_id: str)
             status=Message.Status.STREAMING,
             parent_has_successor=False,
         )
-        route_select_locked(chat=chat, message=answer)
+        if not current:
+            route_select_locked(chat=chat, message=answer)
         _chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=answer.id)
     return UserEdit(version=version, answer=answer)
 
 
-def message_edit_assistant(*, chat: Chat, message: Message, text: str) -> Message:
-    """Add an edited version of an answer, selected and complete (nothing is generated)."""
+def message_edit_assistant(
+    *, chat: Chat, message: Message, text: str, seen_version: int | None = None
+) -> Message:
+    """Add an edited version of an answer, selected and complete (nothing is generated);
+    `seen_version` as for `message_edit_user`."""
     with transaction.atomic():
         current = _locked_message(chat=chat, message=message)
+        shown_as_seen = _shown_as_seen(chat, seen_version)
         if current.role != Message.Role.ASSISTANT:
             raise WrongRole("Only answers can be edited this way.")
         parts = _replace_text(current.parts, text)
@@ -230,7 +249,8 @@ def message_edit_assistant(*, chat: Chat, message: Message, text: str) -> Messag
         # Rendered once, like every finished answer.
         version.html = markdown_render(version.text)
         Message.objects.filter(id=version.id).update(html=version.html)
-        route_select_locked(chat=chat, message=version)
+        if not shown_as_seen:
+            route_select_locked(chat=chat, message=version)
         _chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=version.id)
     return version
@@ -260,13 +280,21 @@ def message_edit_in_place(*, message: Message, text: str) -> Message:
     return current
 
 
-def message_regenerate(*, chat: Chat, message: Message, model_id: str | None = None) -> Message:
+def message_regenerate(
+    *,
+    chat: Chat,
+    message: Message,
+    model_id: str | None = None,
+    seen_version: int | None = None,
+) -> Message:
     """Add a new answer beside `message` under the same prompt, selected, to be generated.
 
     `model_id` answers with another model ("Regenerate with…"); by default the same one.
+    `seen_version` as for `message_edit_user`.
     """
     with transaction.atomic():
         current = _locked_message(chat=chat, message=message)
+        shown_as_seen = _shown_as_seen(chat, seen_version)
         if current.role != Message.Role.ASSISTANT or current.parent_id is None:
             raise WrongRole("Only an answer to a message can be regenerated.")
         parent = Message.objects.get(id=current.parent_id)
@@ -278,7 +306,8 @@ def message_regenerate(*, chat: Chat, message: Message, model_id: str | None = N
             model_id=model_id or current.model_id,
             status=Message.Status.STREAMING,
         )
-        route_select_locked(chat=chat, message=answer)
+        if not shown_as_seen:
+            route_select_locked(chat=chat, message=answer)
         _chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=answer.id)
     return answer
@@ -305,16 +334,37 @@ WHERE f.parent_branch_id = ANY(%s)
 """
 
 
-def message_select(*, chat: Chat, message: Message) -> uuid.UUID | None:
+def message_select(
+    *, chat: Chat, message: Message, seen_version: int | None = None, sibling: bool = False
+) -> uuid.UUID | None:
     """Show `message`: every selection on its route from the first message points at it.
 
     For "< 2/3 >" that is one selection; for a tree-map jump it may be several. Only the
     selections that change are written. The route is found over the branches (ltree), so the
     cost does not grow with the chat's length, only with its forks along the route. Returns
     the message below which the shown route changed (None: from the first message).
+
+    `sibling`: the page switched a shown message to this version (its "<" and ">" buttons);
+    when `seen_version` says the page showed the chat as it is, the parent's selection is the
+    only one to change.
     """
     with transaction.atomic():
         current = _locked_message(chat=chat, message=message)
+        if sibling and _shown_as_seen(chat, seen_version):
+            children = [child for child, _ in _children(chat=chat, parent_id=current.parent_id)]
+            stored = _parent_selection(chat=chat, parent_id=current.parent_id)
+            index = children.index(current.id)
+            if current.parent_id is None:
+                chat.root_message_index = index
+            elif stored != index:
+                Message.objects.filter(id=current.parent_id).update(
+                    selected_child_index=index, updated_at=timezone.now()
+                )
+            _chat_touch(chat=chat, with_root_index=True)
+            publish(
+                user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=current.id
+            )
+            return current.parent_id
         changed_below = route_select_locked(chat=chat, message=current)
         _chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=current.id)

@@ -617,8 +617,11 @@ WITH answer AS (
            %(reasoning)s, %(cached)s, %(cost)s, %(now)s
     FROM answer
 ), chat AS (
+    -- Never waits for the chat's row: a tree write holding it (it bumps updated_at itself)
+    -- may be waiting for this answer's row, and waiting here deadlocked the two.
     UPDATE chats_chat SET updated_at = %(now)s
-    WHERE id = %(chat)s AND EXISTS (SELECT 1 FROM answer)
+    WHERE id IN (SELECT id FROM chats_chat WHERE id = %(chat)s FOR NO KEY UPDATE SKIP LOCKED)
+      AND EXISTS (SELECT 1 FROM answer)
 )
 SELECT pg_notify(%(channel)s, %(payload)s) FROM answer
 """

@@ -15,7 +15,14 @@ from accounts.models import User
 from accounts.services import actor_guest_remember, actor_known
 from chats.models import Chat, Message
 from chats.services import TITLE_TIMEOUT_SECONDS, title_fallback
-from chats.structure import ChatStructure, Route, chat_structure_load, route_window
+from chats.structure import (
+    ChatStructure,
+    Route,
+    WindowSlice,
+    chat_structure_load,
+    node_of,
+    route_window,
+)
 from vero.http import VeroRequest
 
 
@@ -135,7 +142,7 @@ class ChatWindow:
     @property
     def leaf_id(self) -> uuid.UUID | None:
         leaf = self.route.leaf
-        return leaf.id if leaf is not None else None
+        return uuid.UUID(leaf.id) if leaf is not None else None
 
     @property
     def generating(self) -> bool:
@@ -154,35 +161,39 @@ def chat_window(
     """Read the chat's structure (one query) and a window of its route (one query, usually).
 
     By default the latest `limit` messages (CHAT_WINDOW_MESSAGES); `before`: the ones above
-    that message, `after`: the ones below it, `start`: that message and the ones below it,
-    `from_top`: the route's first messages.
+    that message, `after`: the ones below it (read from a structure of what is below it only;
+    the caller knows it is on the shown route: the page that asked was current), `start`:
+    that message and the ones below it, `from_top`: the route's first messages.
     None when that message is not on the route any more (the chat changed meanwhile).
     """
     limit = limit or settings.CHAT_WINDOW_MESSAGES
-    structure = chat_structure_load(chat=chat)
-    route = structure.route()
-    if from_top and route.first is not None:
-        window = route_window(
-            route=route, limit=limit, start=(route.first.branch_id, route.first.seq)
-        )
-    elif before is not None:
-        if route.segment_index(branch_id=before.branch_id, seq=before.seq) is None:
-            return None
-        window = route_window(route=route, limit=limit, before=(before.branch_id, before.seq))
-    elif after is not None:
-        if route.segment_index(branch_id=after.branch_id, seq=after.seq) is None:
-            return None
+    if after is not None:
+        # Only what is below `after` is read: the caller knows it is on the shown route.
+        structure = chat_structure_load(chat=chat, below=after)
+        route = structure.route(start=node_of(after))
         window = route_window(route=route, limit=limit, after=(after.branch_id, after.seq))
-    elif start is not None:
-        if route.segment_index(branch_id=start.branch_id, seq=start.seq) is None:
-            return None
-        window = route_window(route=route, limit=limit, start=(start.branch_id, start.seq))
+        window = WindowSlice(window.messages, window.segment_of, True, window.has_after)
     else:
-        window = route_window(route=route, limit=limit)
+        structure = chat_structure_load(chat=chat)
+        route = structure.route()
+        if from_top and route.first is not None:
+            first = (route.first.branch_id, route.first.seq)
+            window = route_window(route=route, limit=limit, start=first)
+        elif before is not None:
+            if route.segment_index(branch_id=before.branch_id, seq=before.seq) is None:
+                return None
+            window = route_window(route=route, limit=limit, before=(before.branch_id, before.seq))
+        elif start is not None:
+            if route.segment_index(branch_id=start.branch_id, seq=start.seq) is None:
+                return None
+            window = route_window(route=route, limit=limit, start=(start.branch_id, start.seq))
+        else:
+            window = route_window(route=route, limit=limit)
     shown = []
     for message in window.messages:
         segment = window.segment_of[message.id]
-        choice = route.choices[segment] if message.id == route.segments[segment].first.id else None
+        entry = str(message.id) == route.segments[segment].first.id
+        choice = route.choices[segment] if entry else None
         if choice is None:
             shown.append(ShownMessage(message, 1, 1, None, None))
             continue
@@ -192,8 +203,8 @@ def chat_window(
                 message=message,
                 sibling_position=index + 1,
                 sibling_count=len(options),
-                previous_id=options[index - 1].id if index > 0 else None,
-                next_id=options[index + 1].id if index + 1 < len(options) else None,
+                previous_id=uuid.UUID(options[index - 1].id) if index > 0 else None,
+                next_id=uuid.UUID(options[index + 1].id) if index + 1 < len(options) else None,
             )
         )
     return ChatWindow(

@@ -221,7 +221,7 @@ def message_send(
                 return _send_appending(
                     chat=chat, user_id=user_id, parent_id=None, parts=parts, model_id=model_id
                 )
-            parent_id, current = leaf.id, True  # the shown route's end is shown
+            parent_id, current = uuid.UUID(leaf.id), True  # the shown route's end is shown
         state = _parent_state(chat=chat, parent_id=parent_id)
         if state.status == Message.Status.STREAMING:
             raise SendRefusedError(

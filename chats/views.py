@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -153,8 +154,8 @@ def chat_body_response(request: VeroRequest, chat: Chat) -> HttpResponse:
 def chat_messages(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     """More of the route: `before=<id>` the messages above it, `after=<id>` those below it.
 
-    When that message is no longer on the shown route (another tab changed the chat), the
-    whole body comes instead.
+    `version`: the tree version of the page that asks. When the chat changed since (another
+    tab), or that message is no longer on the shown route, the whole body comes instead.
     """
     chat = chat_get_for_request(request, chat_id=chat_id)
     key = "before" if "before" in request.GET else "after"
@@ -163,6 +164,8 @@ def chat_messages(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     except ValueError:
         return error_response(request, "Say which message to read from.", status=400)
     anchor = message_get_for_chat(chat=chat, message_id=anchor_id)
+    if request.GET.get("version") != str(chat.tree_version):  # the chat changed since
+        return chat_body_response(request, chat)
     if key == "before":
         window = chat_window(chat=chat, before=anchor)
     else:
@@ -361,6 +364,9 @@ def message_retry_view(
         if not request.htmx:  # type: ignore[attr-defined]
             return redirect("chat_detail", chat.id)
         response = _message_response(request, chat, answer)
+        # The page's tree version and composer parent follow the new version.
+        state = {"chat": chat, "leaf_id": answer.id, "oob": True}
+        response.content += render_to_string("chats/_tree_state.html", state).encode()
     # The bucket was spent from either way: the meters follow.
     return meters_update_append(request=request, response=response, decision=decision)
 

@@ -61,22 +61,36 @@ class HttpSession:
             )
         )  # fmt: skip
 
-    def get(self, url: str) -> Page:
-        return self._open(urllib.request.Request(urllib.parse.urljoin(self.base_url, url)))
+    def get(self, url: str, headers: dict[str, str] | None = None) -> Page:
+        request = urllib.request.Request(urllib.parse.urljoin(self.base_url, url))
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        return self._open(request)
 
-    def post(self, url: str, fields: dict[str, str]) -> Page:
+    def post(self, url: str, fields: dict[str, str], headers: dict[str, str] | None = None) -> Page:
         """Submit a form, with the CSRF token the server set in this visitor's cookie."""
         body = urllib.parse.urlencode({"csrfmiddlewaretoken": self.cookie("csrftoken"), **fields})
-        return self.post_raw(url, body.encode(), "application/x-www-form-urlencoded")
+        return self.post_raw(url, body.encode(), "application/x-www-form-urlencoded", headers)
 
-    def post_raw(self, url: str, body: bytes, content_type: str) -> Page:
+    def post_raw(
+        self, url: str, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> Page:
         request = urllib.request.Request(
             urllib.parse.urljoin(self.base_url, url),
             data=body,
-            headers={"Content-Type": content_type, "X-CSRFToken": self.cookie("csrftoken")},
+            headers={
+                "Content-Type": content_type,
+                "X-CSRFToken": self.cookie("csrftoken"),
+                **(headers or {}),
+            },
             method="POST",
         )
         return self._open(request)
+
+    def htmx_post(self, url: str, fields: dict[str, str]) -> Page:
+        """Post as the page's htmx does (static/js/requests.js): form data, `HX-Request` and
+        the CSRF token read from the cookie at the time of the request."""
+        return self.post(url, fields, {"HX-Request": "true"})
 
     def _open(self, request: urllib.request.Request) -> Page:
         try:

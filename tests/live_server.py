@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import socket
+import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +31,41 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(port: int, database: dict[str, Any], extra_env: dict[str, str]) -> None:
+def _resolve(spec: str) -> tuple[Any, str]:
+    """`"package.module:name"` -> (the imported module, "name")."""
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        raise ValueError(f"a patch names module:attribute, not {spec!r}")
+    return importlib.import_module(module_name), attribute
+
+
+def patches_apply(patches: Mapping[str, str]) -> None:
+    """Replace each `module:name` by the object `replacement_module:name` names.
+
+    The object is replaced in its module and in every loaded module that imported the same
+    object by name (`from chats.tree import chat_lock`), so call this once the code that uses
+    it is imported. Imports done later inside functions read the patched module attribute.
+    """
+    for target, replacement_spec in patches.items():
+        module, name = _resolve(target)
+        original = getattr(module, name)
+        replacement_module, replacement_name = _resolve(replacement_spec)
+        replacement = getattr(replacement_module, replacement_name)
+        for loaded in list(sys.modules.values()):
+            namespace = getattr(loaded, "__dict__", None)
+            if not isinstance(namespace, dict):
+                continue
+            for attribute, value in list(namespace.items()):
+                if value is original:
+                    setattr(loaded, attribute, replacement)
+
+
+def _serve(
+    port: int,
+    database: dict[str, Any],
+    extra_env: dict[str, str],
+    patches: dict[str, str] | None = None,
+) -> None:
     """Run in the child: point Django at the test database and serve with Daphne."""
     os.environ.update(extra_env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
@@ -54,6 +91,13 @@ def _serve(port: int, database: dict[str, Any], extra_env: dict[str, str]) -> No
 
     from vero.asgi import application
 
+    if patches:
+        # Every view (and so every service module) is imported before patching.
+        from django.urls import get_resolver
+
+        get_resolver().url_patterns  # noqa: B018  (imports the URLconf's views)
+        patches_apply(patches)
+
     Server(
         application=application,
         endpoints=build_endpoint_description_strings(host="127.0.0.1", port=port),
@@ -75,8 +119,15 @@ class LiveServer:
             self.process.join(5)
 
 
-def live_server_start(*, extra_env: dict[str, str] | None = None) -> LiveServer:
-    """Spawn Daphne on a free port against the current (test) database; wait until it answers."""
+def live_server_start(
+    *, extra_env: dict[str, str] | None = None, patches: dict[str, str] | None = None
+) -> LiveServer:
+    """Spawn Daphne on a free port against the current (test) database; wait until it answers.
+
+    `patches` replace objects in the server's process only, for tests that show a safeguard
+    matters: `{"chats.tree:chat_lock": "tests.chats.tree_invariants:no_lock"}` serves with the
+    chat's lock replaced everywhere it was imported (`patches_apply`).
+    """
     from django.db import connection
 
     database = {"NAME": connection.settings_dict["NAME"]}
@@ -91,7 +142,7 @@ def live_server_start(*, extra_env: dict[str, str] | None = None) -> LiveServer:
         "REGISTRY_CACHE_SECONDS": "0",
         **(extra_env or {}),
     }
-    process = context.Process(target=_serve, args=(port, database, env), daemon=True)
+    process = context.Process(target=_serve, args=(port, database, env, patches), daemon=True)
     process.start()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

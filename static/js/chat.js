@@ -261,10 +261,10 @@ function start() {
 }
 if (window.htmx) start(); else document.addEventListener("DOMContentLoaded", start);
 
-// Every change to the tree posts the tree version the page shows: the server tells a page
-// that missed another tab's change apart (and answers it with the whole conversation).
+// Every change to the tree, and every read of more of the conversation, carries the tree
+// version the page shows: the server tells a page that missed another tab's change apart
+// (and answers it with the whole conversation).
 document.addEventListener("htmx:configRequest", (event) => {
-  if (event.detail.verb !== "post") return;
   const version = document.querySelector("[data-version-input]");
   if (version && event.detail.parameters.version === undefined) {
     event.detail.parameters.version = version.value;
@@ -291,8 +291,15 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     event.detail.serverResponse = event.detail.serverResponse.replace(SPLICE_LEAD, "");
     event.detail.target = anchor;
     event.detail.swapOverride = "afterend";
-  } else {
+  } else if (/data-message-id=/.test(event.detail.serverResponse)) {
     event.detail.target = messages;
     event.detail.swapOverride = "innerHTML";
+  } else {
+    // Nothing below a message this page has not loaded: the page shows the chat again.
+    event.detail.shouldSwap = false;
+    const chat = document.querySelector("[data-chat-id]");
+    if (chat) {
+      window.htmx.ajax("GET", `/c/${chat.dataset.chatId}/?part=body`, { target: "#chat-body", swap: "outerHTML" });
+    }
   }
 });

@@ -66,7 +66,9 @@ def test_a_long_chat_shows_its_latest_messages_and_loads_the_older_ones_above_th
     seen = _shown(page)
     loader = _loader(page, "before")
     while loader is not None:
-        part = alice_client.get(loader, headers=HX).content.decode()
+        # As chat.js does: with the tree version the page shows.
+        url = f"{loader}&version={long.chat.tree_version}"
+        part = alice_client.get(url, headers=HX).content.decode()
         seen = _shown(part) + seen
         loader = _loader(part, "before")
     assert seen == long.route
@@ -114,7 +116,12 @@ def test_a_version_switch_near_the_top_answers_with_what_follows_it(
     assert _shown(body) == long.route[15 : 15 + WINDOW]
     loader = _loader(body, "after")
     assert loader is not None
-    assert _shown(alice_client.get(loader).content.decode()) == long.route[65 : 65 + WINDOW]
+    chat.refresh_from_db()
+    more = alice_client.get(f"{loader}&version={chat.tree_version}", headers=HX)
+    assert _shown(more.content.decode()) == long.route[65 : 65 + WINDOW]
+    # From a page that missed a change since, the loader brings the whole body instead.
+    stale = alice_client.get(f"{loader}&version={chat.tree_version - 1}", headers=HX)
+    assert stale["HX-Retarget"] == "#chat-body"
     assert 'data-version-input hx-swap-oob="outerHTML:[data-version-input]"' in body
 
 
@@ -242,7 +249,7 @@ def test_the_map_draws_a_long_branched_chat_as_runs(alice: User, alice_client: C
     assert len(runs) == 2 * forks + 1
     assert body.count('class="tree-node') == len(runs)
     on_route = [run for run in runs if run.on_route]
-    assert [run.first.id for run in on_route][:2] == [long.route[0], long.route[15]]
+    assert [run.first.id for run in on_route][:2] == [str(long.route[0]), str(long.route[15])]
     assert sum(run.length for run in on_route) == 3000
 
 
