@@ -172,7 +172,10 @@ def chat_messages(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
         window = chat_window(chat=chat, after=anchor)
     if window is None:
         return chat_body_response(request, chat)
-    return render(request, "chats/_window.html", window_context(chat, window))
+    context = window_context(chat, window)
+    # The page has what lies on the other side already: no loader for it.
+    context["has_after" if key == "before" else "has_before"] = False
+    return render(request, "chats/_window.html", context)
 
 
 def _max_tokens(user: User, target: CallTarget) -> int:

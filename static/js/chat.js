@@ -205,7 +205,8 @@ function init(root) {
   }
   setGenerating(anyStreaming());
   const box = scroller();
-  if (box && scope === document) box.scrollTop = box.scrollHeight;
+  // A page (htmx hands it over as the body) opens at its last message.
+  if (box && (scope === document || scope === document.body)) box.scrollTop = box.scrollHeight;
 }
 
 // Enter sends, Shift+Enter adds a line; the textarea grows with its content.
@@ -257,6 +258,10 @@ document.addEventListener("htmx:afterRequest", (event) => {
 });
 
 function start() {
+  // At the end before htmx watches the loader of earlier messages: at the top, it would be in
+  // view for a moment and load a window nobody asked for.
+  const box = scroller();
+  if (box) box.scrollTop = box.scrollHeight;
   window.htmx.onLoad(init);
 }
 if (window.htmx) start(); else document.addEventListener("DOMContentLoaded", start);
