@@ -69,6 +69,7 @@ def test_a_long_chat_shows_its_latest_messages_and_loads_the_older_ones_above_th
         # As chat.js does: with the tree version the page shows.
         url = f"{loader}&version={long.chat.tree_version}"
         part = alice_client.get(url, headers=HX).content.decode()
+        assert _loader(part, "after") is None, "the page has what is below already"
         seen = _shown(part) + seen
         loader = _loader(part, "before")
     assert seen == long.route
