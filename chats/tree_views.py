@@ -114,12 +114,15 @@ def message_select_view(
     chat, message = _lookup(request, chat_id, message_id)
     if chat_is_generating(chat=chat):
         return error_response(request, BUSY, status=409)
-    below = message_select(
-        chat=chat,
-        message=message,
-        seen_version=_seen_version(request),
-        sibling=request.POST.get("sibling") == "1",
-    )
+    try:
+        below = message_select(
+            chat=chat,
+            message=message,
+            seen_version=_seen_version(request),
+            sibling=request.POST.get("sibling") == "1",
+        )
+    except TreeError as error:  # deleted meanwhile (another tab): say so, change nothing
+        return error_response(request, str(error), status=409)
     return _changed(request, chat, below=below)
 
 

@@ -269,3 +269,24 @@ def test_regenerate_is_not_offered_where_it_would_always_be_refused(
     assert "/regenerate" not in first_answer
     later = page[page.index(f'id="m-{long.route[3]}"') :]
     assert "/regenerate" in later
+
+
+def test_switching_to_a_version_another_tab_deletes_meanwhile_is_refused_in_words(
+    alice: User, alice_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long = long_chat_create(user_id=alice.id, count=40, alternative_every=15)
+    chat = long.chat
+    other = Message.objects.get(id=long.alternatives[30])
+
+    def other_tab_deletes(*, chat: Chat) -> bool:  # after the view found the message
+        message_delete_single(chat=chat, message=other)
+        return False
+
+    monkeypatch.setattr("chats.tree_views.chat_is_generating", other_tab_deletes)
+    response = alice_client.post(
+        f"/c/{chat.id}/m/{other.id}/select", {"version": chat.tree_version}, headers=HX
+    )
+
+    assert response.status_code == 409
+    assert "no longer exists" in response.content.decode()
+    assert _route(chat) == long.route
