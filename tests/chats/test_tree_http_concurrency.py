@@ -380,12 +380,15 @@ class Race:
         takes in each turn as the browser does (`shown_after_send`)."""
         started = time.monotonic()
         shown = self.latest or self._load(0)
-        while len(shown.ids) < ROUTE_MIN:
+        # From the tables: the page may show only a window of the route.
+        length = len(route_from_tables(chat_id=self.chat_id))
+        while length < ROUTE_MIN:
             page = self._post_alone(
                 f"/c/{self.chat_id}/send",
                 {"text": "more", "model": self.model, "parent": str(shown.parent or "")},
             )
             shown = shown_after_send(shown, page.text)
+            length += 2
         self.latest = self.pages[0] = shown
         self.seconds["growth"] += time.monotonic() - started
 
@@ -397,7 +400,7 @@ class Race:
         # The chat stays between ROUTE_MIN and ROUTE_MAX messages: one tab sends alone while
         # it is short (cheaper than racing rounds, and the round then plays what it was
         # meant to), one of the racing tabs deletes a turn above while it is long.
-        length = len(self.latest.ids) if self.latest else 0
+        length = len(route_from_tables(chat_id=self.chat_id))
         if length < ROUTE_MIN:
             self.grow()
         elif length > ROUTE_MAX:
