@@ -29,47 +29,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chats.compare import Capped, versions_diff
+from tests.chats.answer_texts import VOCABULARY
+from tests.chats.answer_texts import answer as _answer
+from tests.chats.answer_texts import regenerated as _regenerated
 
 ROUNDS = 7
 BASELINE_ROUNDS = 3
-
-SENTENCE = (
-    "the a of to and in is it that for on with as this by be are from at or an can request "
-    "handler reads each row once keeps result small cache so later calls return quickly while "
-    "index stays consistent what database holds query plan table column value user message"
-)
-WORDS = tuple(SENTENCE.split(" "))
-
-
-def _paragraph(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
-
-
-def _answer(seed: int, words: int) -> list[str]:
-    rng = random.Random(seed)
-    paragraphs: list[str] = []
-    while sum(len(paragraph.split()) for paragraph in paragraphs) < words:
-        paragraphs.append(_paragraph(rng, rng.randint(40, 120)))
-    return paragraphs
-
-
-def _regenerated(paragraphs: list[str], seed: int) -> list[str]:
-    rng = random.Random(seed)
-    out: list[str] = []
-    for number, paragraph in enumerate(paragraphs):
-        kind = number % 4
-        if kind == 1:
-            out.append(_paragraph(rng, len(paragraph.split())))
-            continue
-        if kind == 2:
-            words = paragraph.split()
-            for _ in range(5):
-                words[rng.randrange(len(words))] = rng.choice(WORDS)
-            paragraph = " ".join(words)
-        out.append(paragraph)
-        if kind == 3:
-            out.append(_paragraph(rng, 30))
-    return out
 
 
 def _pair(words: int, *, similar: bool) -> tuple[str, str]:
@@ -109,7 +74,9 @@ def main() -> None:
     for pair in (similar, different):
         assert versions_diff(*pair).capped == Capped.NO  # the figures are of marked diffs
     rng = random.Random(4)
-    capped = tuple(" ".join(rng.choice(WORDS) for _ in range(25_000))[:100_000] for _ in range(2))
+    capped = tuple(
+        " ".join(rng.choice(VOCABULARY) for _ in range(25_000))[:100_000] for _ in range(2)
+    )
     assert versions_diff(*capped).capped != Capped.NO
 
     similar_ms = _median_ms(lambda: versions_diff(*similar))

@@ -22,50 +22,11 @@ from accounts.models import User
 from chats.compare import MAX_CHARS, Capped, versions_diff
 from chats.models import Chat, Message
 from chats.versions import message_versions
+from tests.chats.answer_texts import answer as _answer
+from tests.chats.answer_texts import regenerated as _regenerated
 from tests.chats.branching_support import say
 from tests.chats.helpers import send, wait_for_answer, wait_for_title
 from tests.fake_provider import Script
-
-WORDS = (
-    "the a of to and in is it that for on with as this by be are from at or an can request "
-    "handler reads each row once keeps result small cache so later calls return quickly while "
-    "index stays consistent what database holds query plan table column value user message"
-)
-VOCABULARY = tuple(WORDS.split(" "))
-
-
-def _paragraph(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(VOCABULARY) for _ in range(words)).capitalize() + "."
-
-
-def _answer(seed: int, words: int) -> list[str]:
-    """Paragraphs of 40 to 120 words, `words` words in all."""
-    rng = random.Random(seed)
-    paragraphs: list[str] = []
-    while sum(len(paragraph.split()) for paragraph in paragraphs) < words:
-        paragraphs.append(_paragraph(rng, rng.randint(40, 120)))
-    return paragraphs
-
-
-def _regenerated(paragraphs: list[str], seed: int) -> list[str]:
-    """Like a regenerated answer: a quarter each kept, rewritten, touched up, or followed by
-    a new paragraph."""
-    rng = random.Random(seed)
-    out: list[str] = []
-    for number, paragraph in enumerate(paragraphs):
-        kind = number % 4
-        if kind == 1:
-            out.append(_paragraph(rng, len(paragraph.split())))
-            continue
-        if kind == 2:
-            words = paragraph.split()
-            for _ in range(5):
-                words[rng.randrange(len(words))] = rng.choice(VOCABULARY)
-            paragraph = " ".join(words)
-        out.append(paragraph)
-        if kind == 3:
-            out.append(_paragraph(rng, 30))
-    return out
 
 
 def _rebuilt(marked: str) -> tuple[str, str]:
