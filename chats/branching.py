@@ -352,15 +352,12 @@ def message_select(
         current = _locked_message(chat=chat, message=message)
         if sibling and _shown_as_seen(chat, seen_version):
             children = [child for child, _ in _children(chat=chat, parent_id=current.parent_id)]
-            stored = _parent_selection(chat=chat, parent_id=current.parent_id)
-            index = children.index(current.id)
-            if current.parent_id is None:
-                chat.root_message_index = index
-            elif stored != index:
-                Message.objects.filter(id=current.parent_id).update(
-                    selected_child_index=index, updated_at=timezone.now()
-                )
-            _chat_touch(chat=chat, with_root_index=True)
+            _store_selection(
+                chat=chat,
+                parent_id=current.parent_id,
+                stored=_parent_selection(chat=chat, parent_id=current.parent_id),
+                index=children.index(current.id),
+            )
             publish(
                 user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=current.id
             )

@@ -37,6 +37,7 @@ from accounts.models import User
 from chats.markdown import markdown_render
 from chats.models import Chat, Message
 from chats.services import TITLE_TIMEOUT_SECONDS, title_clean
+from chats.structure import ROUTE_BRANCHES_CTE
 from models_registry.calls import (
     CallTarget,
     FinishDelta,
@@ -413,23 +414,9 @@ def system_prompt(*, user: User) -> str | None:
 # branch up to the message the route forked at (ltree over branches). Each branch is read
 # backwards on the (branch, seq) index and stops at `limit` rows, so the cost depends on the
 # limit and the route's few branches, never on the chat's length.
-_ROUTE_SQL = """
-WITH target AS (
-    SELECT m.branch_id, m.seq, b.path
-    FROM chats_message m JOIN chats_branch b ON b.id = m.branch_id
-    WHERE m.id = %(message)s AND m.chat_id = %(chat)s
-),
-route AS (
-    SELECT b.id, nlevel(b.path) AS depth,
-           CASE WHEN b.id = t.branch_id THEN t.seq - 1
-                ELSE (SELECT fork.seq
-                      FROM chats_branch child
-                      JOIN chats_message fork ON fork.id = child.fork_message_id
-                      WHERE child.parent_branch_id = b.id AND child.path @> t.path)
-           END AS last_seq
-    FROM chats_branch b, target t
-    WHERE b.chat_id = %(chat)s AND b.path @> t.path
-)
+_ROUTE_SQL = (
+    ROUTE_BRANCHES_CTE  # noqa: S608  (constant text: no input goes into it)
+    + """
 SELECT m.role, m.parts::text
 FROM route r
 CROSS JOIN LATERAL (
@@ -442,6 +429,7 @@ CROSS JOIN LATERAL (
 ORDER BY r.depth DESC, m.seq DESC
 LIMIT %(limit)s
 """
+)
 
 # Characters per token, roughly, to keep the history within the model's context window.
 _CHARS_PER_TOKEN = 3
@@ -471,7 +459,12 @@ def context_build(
     with connection.cursor() as cursor:
         cursor.execute(
             _ROUTE_SQL,
-            {"message": answer_id, "chat": chat_id, "limit": settings.CONTEXT_MAX_MESSAGES},
+            {
+                "message": answer_id,
+                "chat": chat_id,
+                "before": 1,  # the answer itself is not its own context
+                "limit": settings.CONTEXT_MAX_MESSAGES,
+            },
         )  # fmt: skip
         rows = cursor.fetchall()
     history: list[dict[str, Any]] = []

@@ -155,15 +155,14 @@ def chat_window(
     limit: int | None = None,
     before: Message | None = None,
     after: Message | None = None,
-    start: Message | None = None,
     from_top: bool = False,
 ) -> ChatWindow | None:
     """Read the chat's structure (one query) and a window of its route (one query, usually).
 
     By default the latest `limit` messages (CHAT_WINDOW_MESSAGES); `before`: the ones above
     that message, `after`: the ones below it (read from a structure of what is below it only;
-    the caller knows it is on the shown route: the page that asked was current), `start`:
-    that message and the ones below it, `from_top`: the route's first messages.
+    the caller knows it is on the shown route: the page that asked was current), `from_top`:
+    the route's first messages.
     None when that message is not on the route any more (the chat changed meanwhile).
     """
     limit = limit or settings.CHAT_WINDOW_MESSAGES
@@ -183,10 +182,6 @@ def chat_window(
             if route.segment_index(branch_id=before.branch_id, seq=before.seq) is None:
                 return None
             window = route_window(route=route, limit=limit, before=(before.branch_id, before.seq))
-        elif start is not None:
-            if route.segment_index(branch_id=start.branch_id, seq=start.seq) is None:
-                return None
-            window = route_window(route=route, limit=limit, start=(start.branch_id, start.seq))
         else:
             window = route_window(route=route, limit=limit)
     shown = []

@@ -241,10 +241,6 @@ class ChatStructure:
             index = point.selected
         return Route(segments=tuple(segments), choices=tuple(choices))
 
-    def siblings_of(self, *, route: Route, segment_index: int) -> Choice | None:
-        """How the run was entered: its first message's siblings (None: an only child)."""
-        return route.choices[segment_index]
-
 
 def _pick(count: int, index: int | None) -> int:
     # A missing or out-of-range selection shows the newest sibling.
@@ -418,16 +414,19 @@ def route_window(
     )
 
 
-# The route from a first message down to a message, inclusive: the branches above it (ltree),
-# each read up to the message the route leaves it at. Proportional to the route, not the chat.
-_MESSAGE_ROUTE_SQL = """
+# The branches of the route from a first message down to a message (ltree over branches),
+# each with the seq where the route leaves it: the message's own seq minus `%(before)s` in its
+# branch (0: the message is on the route, 1: the route stops above it), else the seq of the
+# message the next branch forks at. Proportional to the route's branches, not the chat. The
+# model's context (chats/generation.py) reads the same route backwards, up to a limit.
+ROUTE_BRANCHES_CTE = """
 WITH target AS (
     SELECT m.branch_id, m.seq, b.path
     FROM chats_message m JOIN chats_branch b ON b.id = m.branch_id
     WHERE m.id = %(message)s AND m.chat_id = %(chat)s
 ), route AS (
     SELECT b.id, nlevel(b.path) AS depth,
-           CASE WHEN b.id = t.branch_id THEN t.seq
+           CASE WHEN b.id = t.branch_id THEN t.seq - %(before)s
                 ELSE (SELECT fork.seq
                       FROM chats_branch child
                       JOIN chats_message fork ON fork.id = child.fork_message_id
@@ -436,15 +435,21 @@ WITH target AS (
     FROM chats_branch b, target t
     WHERE b.chat_id = %(chat)s AND b.path @> t.path
 )
+"""
+
+_MESSAGE_ROUTE_SQL = (
+    ROUTE_BRANCHES_CTE
+    + """
 SELECT m.id FROM route r JOIN chats_message m ON m.branch_id = r.id AND m.seq <= r.last_seq
 ORDER BY r.depth, m.seq
 """
+)
 
 
 def message_route(*, chat_id: uuid.UUID, message_id: uuid.UUID) -> list[uuid.UUID]:
     """The ids from a first message down to `message_id` (empty when it is not in the chat)."""
     with connection.cursor() as cursor:
-        cursor.execute(_MESSAGE_ROUTE_SQL, {"message": message_id, "chat": chat_id})
+        cursor.execute(_MESSAGE_ROUTE_SQL, {"message": message_id, "chat": chat_id, "before": 0})
         return [row[0] for row in cursor.fetchall()]
 
 

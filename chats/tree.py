@@ -7,7 +7,7 @@ concurrent appends and alternatives were shown to corrupt trees (research/tree-s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -400,7 +400,3 @@ def chat_lineage(*, chat: Chat) -> list[Chat]:
         [chat.id, chat.user_id],
     )
     return list(ancestors)
-
-
-def messages_by_id(*, ids: Sequence[uuid.UUID]) -> Mapping[uuid.UUID, Message]:
-    return {message.id: message for message in Message.objects.filter(id__in=ids)}
