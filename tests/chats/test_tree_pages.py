@@ -290,3 +290,28 @@ def test_switching_to_a_version_another_tab_deletes_meanwhile_is_refused_in_word
     assert response.status_code == 409
     assert "no longer exists" in response.content.decode()
     assert _route(chat) == long.route
+
+
+def test_the_new_reads_refuse_other_users_ids_and_malformed_input(
+    alice: User, bob: User, alice_client: Client
+) -> None:
+    mine = long_chat_create(user_id=alice.id, count=60)
+    theirs = long_chat_create(user_id=bob.id, count=60)
+    other, message = theirs.chat.id, theirs.route[-1]
+
+    for url in (
+        f"/c/{other}/map",
+        f"/c/{other}/messages?before={message}",
+        f"/c/{other}/m/{message}/edit",
+        f"/c/{other}/m/{message}/regenerate",
+        f"/c/{mine.chat.id}/messages?before={message}",  # a message of another chat
+    ):
+        assert alice_client.get(url, headers=HX).status_code == 404, url
+    for query in ("before=not-a-uuid", "after=", ""):
+        response = alice_client.get(f"/c/{mine.chat.id}/messages?{query}", headers=HX)
+        assert response.status_code == 400, query
+    # A version that is not a number is no version: the page gets the whole body.
+    response = alice_client.get(
+        f"/c/{mine.chat.id}/messages?before={mine.route[-1]}&version=abc", headers=HX
+    )
+    assert response["HX-Retarget"] == "#chat-body"
