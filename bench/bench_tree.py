@@ -101,7 +101,7 @@ def structure_and_route(chat: Any) -> Any:
     structure = _structure()
     if structure is not None:
         return structure.chat_structure_load(chat=chat).route()
-    from chats.tree import chat_tree_load
+    from chats.selectors import chat_tree_load
 
     return chat_tree_load(chat=chat).active_path()
 
@@ -141,7 +141,7 @@ def append(chat: Any, parent: Any) -> Any:
     from django.db import transaction
 
     from chats.models import Message
-    from chats.tree import chat_lock, message_append
+    from chats.tree_services import chat_lock, message_append
 
     with transaction.atomic():
         chat_lock(chat_id=chat.id)
@@ -155,7 +155,7 @@ def append(chat: Any, parent: Any) -> Any:
 
 def delete_single(chat: Any, message: Any) -> Any:
     """Figure tree_delete_single_rows_written: delete only this message (children move up)."""
-    from chats.branching import message_delete_single
+    from chats.delete_services import message_delete_single
 
     return message_delete_single(chat=chat, message=message)
 

@@ -1,4 +1,5 @@
-"""Reads of chats: ownership checks, the sidebar's list, a chat's shown messages."""
+"""Reads of chats: ownership checks, the sidebar's list, a chat's shown messages, its whole
+tree (for tests and tools), its forks and lineage."""
 
 from __future__ import annotations
 
@@ -14,15 +15,12 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import actor_guest_remember, actor_known
 from chats.models import Chat, Message
+from chats.route_selectors import WindowSlice, route_window
 from chats.services import TITLE_TIMEOUT_SECONDS, title_fallback
-from chats.structure import (
-    ChatStructure,
-    Route,
-    WindowSlice,
-    chat_structure_load,
-    node_of,
-    route_window,
-)
+from chats.structure import ChatStructure, Route, chat_structure_load, node_of
+from chats.tree import ChatTree, chat_tree_build
+from chats.versions import message_versions
+from vero.errors import VeroError
 from vero.http import VeroRequest
 
 
@@ -247,3 +245,68 @@ def chat_title_awaited(*, chat: Chat, messages: Sequence[Message] | None = None)
         return True
     window = timedelta(seconds=TITLE_TIMEOUT_SECONDS + TITLE_AWAIT_SLACK_SECONDS)
     return answer.status == Message.Status.COMPLETE and answer.updated_at > timezone.now() - window
+
+
+def chat_tree_load(*, chat: Chat) -> ChatTree:
+    """Load a chat's tree in one query (structure columns only), built without recursion."""
+    rows = Message.objects.filter(chat_id=chat.id).values_list(
+        "id", "parent_id", "created_at", "selected_child_index", "role", "status"
+    )
+    return chat_tree_build(rows, root_index=chat.root_message_index)
+
+
+def chat_forks(*, chat: Chat) -> list[Chat]:
+    """Return the chats forked from `chat`, oldest first."""
+    return list(Chat.objects.filter(parent_chat_id=chat.id).order_by("created_at", "id"))
+
+
+def chat_lineage(*, chat: Chat) -> list[Chat]:
+    """Return the chats `chat` descends from by forks, the original first, in one query."""
+    ancestors = Chat.objects.raw(
+        """
+        WITH RECURSIVE lineage(id, parent_chat_id, level) AS (
+            SELECT id, parent_chat_id, 0 FROM chats_chat WHERE id = %s
+            UNION ALL
+            SELECT c.id, c.parent_chat_id, l.level + 1
+            FROM chats_chat c JOIN lineage l ON c.id = l.parent_chat_id
+            WHERE l.level < 1000
+        )
+        SELECT c.* FROM chats_chat c JOIN lineage l ON c.id = l.id
+        WHERE l.level > 0 AND c.user_id = %s
+        ORDER BY l.level DESC
+        """,
+        [chat.id, chat.user_id],
+    )
+    return list(ancestors)
+
+
+class NotVersionsOfOneMessage(VeroError):
+    code = "not_versions_of_one_message"
+    default_message = "Only versions of the same message can be compared."
+
+
+@dataclass(frozen=True)
+class VersionPair:
+    """Two versions of one message, and all of its versions in order (for their numbers)."""
+
+    left: Message
+    right: Message
+    versions: list[uuid.UUID]
+
+    @property
+    def kind(self) -> str:
+        roles = {self.left.role, self.right.role}
+        return (
+            "question" if roles == {"user"} else "answer" if roles == {"assistant"} else "message"
+        )
+
+
+def version_pair_get(*, chat: Chat, left_id: uuid.UUID, right_id: uuid.UUID) -> VersionPair:
+    """Two messages of the chat with the same parent (or both without one): 404 for an id
+    not in the chat, `NotVersionsOfOneMessage` for two that are not versions of each other."""
+    left = message_get_for_chat(chat=chat, message_id=left_id)
+    right = message_get_for_chat(chat=chat, message_id=right_id)
+    versions = message_versions(chat=chat, message=left)
+    if right.parent_id != left.parent_id or not {left.id, right.id} <= set(versions):
+        raise NotVersionsOfOneMessage()
+    return VersionPair(left=left, right=right, versions=versions)

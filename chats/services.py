@@ -12,10 +12,11 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
-from chats.branching import route_select_locked
+from chats.errors import SendChatGone, SendParentGone, SendWhileStreaming
 from chats.models import Branch, Chat, ChatDeletion, Message, TokenUsage
 from chats.structure import chat_structure_load
-from chats.tree import chat_lock, first_branch_path, message_append
+from chats.tree_services import chat_lock, first_branch_path, message_append
+from chats.version_services import route_select_locked
 from realtime.events import CHANNEL, event_payload, publish
 from vero.lib.db import instances_insert, instances_insert_sql
 
@@ -61,14 +62,6 @@ def title_clean(raw: str) -> str | None:
     return title
 
 
-def chat_create(
-    *, user_id: uuid.UUID, title: str = "", settings: dict[str, Any] | None = None
-) -> Chat:
-    chat = Chat.objects.create(user_id=user_id, title=title, settings=settings or {})
-    publish(user_id=user_id, kind="chat.created", chat_id=chat.id)
-    return chat
-
-
 def chat_rename(*, chat: Chat, title: str) -> Chat:
     title = " ".join(title.split())[:200]
     with transaction.atomic():
@@ -105,15 +98,6 @@ def chats_move_to_account(*, guest_id: uuid.UUID, account_id: uuid.UUID) -> None
     TokenUsage.objects.filter(user_id=guest_id).update(user_id=account_id)
     for chat_id in moved:
         publish(user_id=account_id, kind="chat.created", chat_id=chat_id)
-
-
-class SendRefusedError(Exception):
-    """A send that cannot go ahead; nothing was written."""
-
-    def __init__(self, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -165,16 +149,12 @@ class _ParentState:
 
 
 def _parent_state(*, chat: Chat, parent_id: uuid.UUID) -> _ParentState:
-    """Read the parent under the chat's lock (SendRefusedError when it is gone)."""
+    """Read the parent under the chat's lock (SendParentGone when it is gone)."""
     with connection.cursor() as cursor:
         cursor.execute(_PARENT_STATE_SQL, {"parent": parent_id, "chat": chat.id})
         row = cursor.fetchone()
     if row is None:
-        raise SendRefusedError(
-            "The message you answered is not in this chat (it may have been deleted in another "
-            "tab). Look at the chat again and send from there.",
-            status=404,
-        )
+        raise SendParentGone()
     return _ParentState(*row)
 
 
@@ -210,52 +190,75 @@ def message_send(
                 model_id=model_id,
             )  # fmt: skip
         chat.settings = settings
-        locked = chat_lock(chat_id=chat.id)
-        if locked is None:
-            raise SendRefusedError("This chat no longer exists.", status=404)
-        chat.root_message_index = locked.root_message_index
-        current = seen_version == locked.tree_version
-        if parent_id is None:
-            leaf = chat_structure_load(chat=chat).route().leaf
-            if leaf is None:  # an empty chat (its messages were deleted): start it again
-                return _send_appending(
-                    chat=chat, user_id=user_id, parent_id=None, parts=parts, model_id=model_id
-                )
-            parent_id, current = uuid.UUID(leaf.id), True  # the shown route's end is shown
+        parent_id, current = _send_parent(chat=chat, parent_id=parent_id, seen_version=seen_version)
+        if parent_id is None:  # an empty chat (its messages were deleted): start it again
+            return _send_appending(
+                chat=chat, user_id=user_id, parent_id=None, parts=parts, model_id=model_id
+            )
         state = _parent_state(chat=chat, parent_id=parent_id)
         if state.status == Message.Status.STREAMING:
-            raise SendRefusedError(
-                "Wait for the answer to finish, or stop it, before sending.", status=409
-            )
+            raise SendWhileStreaming()
         if state.has_successor or not current:
             return _send_appending(
                 chat=chat, user_id=user_id, parent_id=parent_id, parts=parts, model_id=model_id
             )
-        now = timezone.now()
-        question, answer = _turn_messages(
-            chat=chat, branch_id=state.branch_id, seq=state.seq + 1, parent_id=parent_id,
-            parts=parts, model_id=model_id, now=now,
+        return _send_continuing(
+            chat=chat, user_id=user_id, parent_id=parent_id, state=state, parts=parts,
+            model_id=model_id,
         )  # fmt: skip
-        instances_insert([question, answer])
-        chat.updated_at = now
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _SEND_FINISH_SQL,
-                {
-                    # The new question is the parent's newest child: after every fork.
-                    "index": state.forks,
-                    "parent": parent_id,
-                    "settings": orjson.dumps(chat.settings).decode(),
-                    "now": now,
-                    "chat": chat.id,
-                    "channel": CHANNEL,
-                    "payload": event_payload(
-                        user_id=user_id, kind="message.created", chat_id=chat.id,
-                        message_id=answer.id,
-                    ),
-                },
-            )  # fmt: skip
-            chat.tree_version = cursor.fetchone()[0]
+
+
+def _send_parent(
+    *, chat: Chat, parent_id: uuid.UUID | None, seen_version: int | None
+) -> tuple[uuid.UUID | None, bool]:
+    """Take the chat's lock; the message to answer (by default the shown route's end) and
+    whether the sender's page showed the chat as it is."""
+    locked = chat_lock(chat_id=chat.id)
+    if locked is None:
+        raise SendChatGone()
+    chat.root_message_index = locked.root_message_index
+    if parent_id is not None:
+        return parent_id, seen_version == locked.tree_version
+    leaf = chat_structure_load(chat=chat).route().leaf
+    # The shown route's end is shown, whatever the page's version.
+    return (uuid.UUID(leaf.id), True) if leaf is not None else (None, True)
+
+
+def _send_continuing(
+    *,
+    chat: Chat,
+    user_id: uuid.UUID,
+    parent_id: uuid.UUID,
+    state: _ParentState,
+    parts: list[dict[str, Any]],
+    model_id: str,
+) -> Turn:
+    """The common send: both messages continue the parent's branch, in two statements."""
+    now = timezone.now()
+    question, answer = _turn_messages(
+        chat=chat, branch_id=state.branch_id, seq=state.seq + 1, parent_id=parent_id,
+        parts=parts, model_id=model_id, now=now,
+    )  # fmt: skip
+    instances_insert([question, answer])
+    chat.updated_at = now
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SEND_FINISH_SQL,
+            {
+                # The new question is the parent's newest child: after every fork.
+                "index": state.forks,
+                "parent": parent_id,
+                "settings": orjson.dumps(chat.settings).decode(),
+                "now": now,
+                "chat": chat.id,
+                "channel": CHANNEL,
+                "payload": event_payload(
+                    user_id=user_id, kind="message.created", chat_id=chat.id,
+                    message_id=answer.id,
+                ),
+            },
+        )  # fmt: skip
+        chat.tree_version = cursor.fetchone()[0]
     return Turn(chat=chat, question=question, answer=answer, chat_created=False)
 
 

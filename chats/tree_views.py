@@ -12,87 +12,38 @@ from __future__ import annotations
 import uuid
 
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import User
 from accounts.services import actor_get
-from chats.branching import (
-    TreeError,
-    chat_fork,
-    message_delete_single,
-    message_delete_subtree,
-    message_delete_turn,
-    message_edit_assistant,
-    message_edit_in_place,
-    message_edit_user,
-    message_regenerate,
-    message_select,
-)
 from chats.compare import versions_diff
+from chats.fork_services import chat_fork
 from chats.forms import EditForm, RegenerateForm
 from chats.models import Chat, Message
-from chats.selectors import (
-    chat_get_for_request,
-    chat_is_generating,
-    chat_window,
-    message_get_for_chat,
-)
-from chats.structure import chat_map, chat_structure_load
-from chats.versions import message_versions
-from chats.views import (
-    answer_start,
-    call_target_admitted,
-    chat_body_response,
+from chats.responses import (
+    admitted_response,
+    changed_response,
     error_response,
     form_error_response,
+    goto_response,
     picker_context,
-    window_context,
+    refusal_response,
+    refusals_answered,
+    seen_version,
 )
-from models_registry.calls import CallTarget
-from ratelimit.meters import meters_update_append
-from ratelimit.services import Decision
+from chats.route_selectors import chat_map
+from chats.selectors import chat_get_for_request, message_get_for_chat, version_pair_get
+from chats.structure import chat_structure_load
+from chats.turn_services import (
+    Answered,
+    answer_regenerate,
+    message_delete,
+    message_edit,
+    version_show,
+)
 from vero.http import VeroRequest
-
-BUSY = "Wait for the answer to finish (or stop it) before changing versions."
-
-
-def _seen_version(request: VeroRequest) -> int | None:
-    try:
-        return int(request.POST.get("version", ""))
-    except ValueError:
-        return None
-
-
-def _changed(request: VeroRequest, chat: Chat, *, below: uuid.UUID | None) -> HttpResponse:
-    """After a change: the conversation below message `below` (None: from the first message),
-    which the page puts after that message in place of what followed it. A page that missed
-    another change, or an anchor no longer shown, gets the whole body."""
-    if not request.htmx:  # type: ignore[attr-defined]
-        return redirect("chat_detail", chat.id)
-    seen = _seen_version(request)
-    window = None
-    if seen is not None and chat.tree_version == seen + 1:
-        anchor = Message.objects.filter(id=below, chat_id=chat.id).first() if below else None
-        if below is None or anchor is not None:
-            window = chat_window(chat=chat, after=anchor, from_top=anchor is None)
-    if window is None or (below is None and not window.shown):
-        return chat_body_response(request, chat)
-    context = {**window_context(chat, window), "splice": True}
-    response = render(request, "chats/_window.html", context)
-    response["Vero-Replace-After"] = str(below) if below else ""
-    response["HX-Trigger"] = "chats-changed, tree-changed"
-    return response
-
-
-def _goto(request: VeroRequest, url: str) -> HttpResponse:
-    if request.htmx:  # type: ignore[attr-defined]
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
 
 
 def _lookup(
@@ -102,31 +53,36 @@ def _lookup(
     return chat, message_get_for_chat(chat=chat, message_id=message_id)
 
 
-def _model_for(chat: Chat, requested: str | None, message: Message | None = None) -> str:
-    """The model asked for, else the answer's own, else the chat's."""
-    return requested or (message.model_id if message else "") or str(chat.settings.get("model"))
+def _answered_response(
+    request: VeroRequest, chat: Chat, answered: Answered, *, below: uuid.UUID | None
+) -> HttpResponse:
+    """After an edit or a regeneration: the change (or the fork's page), or the refusal that
+    came after admission; an admitted request's meters follow either way."""
+    if answered.error is not None:
+        response = refusal_response(request, answered.error)
+    elif answered.fork is not None:
+        # The fork's page, loaded in full, shows the meters as this edit left them.
+        response = goto_response(request, reverse("chat_detail", args=[answered.fork.id]))
+    else:
+        response = changed_response(request, chat, below=below)
+    return admitted_response(request, response, decision=answered.decision)
 
 
 @require_POST
+@refusals_answered
 def message_select_view(
     request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
 ) -> HttpResponse:
     chat, message = _lookup(request, chat_id, message_id)
-    if chat_is_generating(chat=chat):
-        return error_response(request, BUSY, status=409)
-    try:
-        below = message_select(
-            chat=chat,
-            message=message,
-            seen_version=_seen_version(request),
-            sibling=request.POST.get("sibling") == "1",
-        )
-    except TreeError as error:  # deleted meanwhile (another tab): say so, change nothing
-        return error_response(request, str(error), status=409)
-    return _changed(request, chat, below=below)
+    below = version_show(
+        chat=chat, message=message, seen_version=seen_version(request),
+        sibling=request.POST.get("sibling") == "1",
+    )  # fmt: skip
+    return changed_response(request, chat, below=below)
 
 
 @require_http_methods(["GET", "POST"])
+@refusals_answered
 def message_edit_view(
     request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
 ) -> HttpResponse:
@@ -137,71 +93,19 @@ def message_edit_view(
     form = EditForm(request.POST)
     if not form.is_valid():
         return form_error_response(request, form)
-    text, mode = form.cleaned_data["text"], form.cleaned_data["mode"]
     user = actor_get(request)
     assert user is not None  # the chat lookup found the user's chat
-    needs_answer = message.role == Message.Role.USER and mode != "in_place"
-    target: CallTarget | None = None
-    decision: Decision | None = None
-    if needs_answer:
-        admitted = call_target_admitted(
-            request, user=user, model_id=_model_for(chat, form.cleaned_data["model"])
-        )
-        if isinstance(admitted, HttpResponse):
-            return admitted
-        target, decision = admitted
-    elif chat_is_generating(chat=chat) and mode != "fork":
-        return error_response(request, BUSY, status=409)
-    response = _edit(
-        request, user=user, chat=chat, message=message, text=text, mode=mode, target=target
-    )
-    # An answered edit spent from the bucket (even if the tree then refused it).
-    return meters_update_append(request=request, response=response, decision=decision)
-
-
-def _edit(
-    request: VeroRequest,
-    *,
-    user: User,
-    chat: Chat,
-    message: Message,
-    text: str,
-    mode: str,
-    target: CallTarget | None,
-) -> HttpResponse:
-    """Apply an edit; `target` (admitted already) answers an edited question."""
-    try:
-        if mode == "fork":
-            fork = chat_fork(
-                chat=chat,
-                message=message,
-                edited_text=text,
-                model_id=target.model_id if target else "",
-            )
-            if fork.answer is not None and target is not None:
-                answer_start(user=user, chat=fork.chat, answer=fork.answer, target=target)
-            # The fork's page, loaded in full, shows the meters as this edit left them.
-            return _goto(request, reverse("chat_detail", args=[fork.chat.id]))
-        if message.role == Message.Role.USER and target is not None:
-            edit = message_edit_user(
-                chat=chat, message=message, text=text, model_id=target.model_id,
-                seen_version=_seen_version(request),
-            )  # fmt: skip
-            answer_start(user=user, chat=chat, answer=edit.answer, target=target)
-        elif mode == "in_place":
-            message_edit_in_place(message=message, text=text)
-            chat.refresh_from_db(fields=["tree_version"])
-        else:
-            message_edit_assistant(
-                chat=chat, message=message, text=text, seen_version=_seen_version(request)
-            )
-    except TreeError as error:
-        return error_response(request, str(error), status=409)
+    answered = message_edit(
+        user=user, chat=chat, message=message, text=form.cleaned_data["text"],
+        mode=form.cleaned_data["mode"], model_id=form.cleaned_data["model"],
+        seen_version=seen_version(request),
+    )  # fmt: skip
     # The new version (or the edited message) follows the same parent.
-    return _changed(request, chat, below=message.parent_id)
+    return _answered_response(request, chat, answered, below=message.parent_id)
 
 
 @require_http_methods(["GET", "POST"])
+@refusals_answered
 def message_regenerate_view(
     request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
 ) -> HttpResponse:
@@ -215,67 +119,34 @@ def message_regenerate_view(
     form = RegenerateForm(request.POST)
     if not form.is_valid():
         return form_error_response(request, form)
-    if chat_is_generating(chat=chat):
-        return error_response(request, BUSY, status=409)
-    admitted = call_target_admitted(
-        request, user=user, model_id=_model_for(chat, form.cleaned_data["model"], message)
-    )
-    if isinstance(admitted, HttpResponse):
-        return admitted
-    target, decision = admitted
-    try:
-        answer = message_regenerate(
-            chat=chat,
-            message=message,
-            model_id=target.model_id,
-            seen_version=_seen_version(request),
-        )
-    except TreeError as error:
-        response = error_response(request, str(error), status=409)
-    else:
-        answer_start(user=user, chat=chat, answer=answer, target=target)
-        response = _changed(request, chat, below=answer.parent_id)
-    # The bucket was spent from either way: the meters follow.
-    return meters_update_append(request=request, response=response, decision=decision)
-
-
-_DELETES = {
-    "version": message_delete_subtree,
-    "turn": message_delete_turn,
-    "single": message_delete_single,
-}
+    answered = answer_regenerate(
+        user=user, chat=chat, message=message, model_id=form.cleaned_data["model"],
+        seen_version=seen_version(request),
+    )  # fmt: skip
+    return _answered_response(request, chat, answered, below=message.parent_id)
 
 
 @require_POST
+@refusals_answered
 def message_delete_view(
     request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
 ) -> HttpResponse:
     chat, message = _lookup(request, chat_id, message_id)
-    delete = _DELETES.get(request.POST.get("scope", ""))
-    if delete is None:
-        return error_response(request, "Choose what to delete.", status=400)
-    if chat_is_generating(chat=chat):
-        return error_response(request, BUSY, status=409)
-    try:
-        outcome = delete(chat=chat, message=message)
-    except TreeError as error:
-        return error_response(request, str(error), status=409)
+    outcome = message_delete(chat=chat, message=message, scope=request.POST.get("scope", ""))
     if outcome.chat_deleted:
-        return _goto(request, reverse("home"))
+        return goto_response(request, reverse("home"))
     # Below the parent: another version now, or nothing.
-    return _changed(request, chat, below=message.parent_id)
+    return changed_response(request, chat, below=message.parent_id)
 
 
 @require_POST
+@refusals_answered
 def message_fork_view(
     request: VeroRequest, chat_id: uuid.UUID, message_id: uuid.UUID
 ) -> HttpResponse:
     chat, message = _lookup(request, chat_id, message_id)
-    try:
-        fork = chat_fork(chat=chat, message=message)
-    except TreeError as error:
-        return error_response(request, str(error), status=409)
-    return _goto(request, reverse("chat_detail", args=[fork.chat.id]))
+    fork = chat_fork(chat=chat, message=message)
+    return goto_response(request, reverse("chat_detail", args=[fork.chat.id]))
 
 
 @require_GET
@@ -314,6 +185,7 @@ def map_nodes(*, chat: Chat) -> SafeString:
 
 
 @require_GET
+@refusals_answered
 def chat_compare(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     """Side by side: two versions of a question or an answer, with their changes marked.
 
@@ -324,24 +196,16 @@ def chat_compare(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
         left_id, right_id = uuid.UUID(request.GET["a"]), uuid.UUID(request.GET["b"])
     except (KeyError, ValueError):
         return error_response(request, "Choose two versions to compare.", status=400)
-    left = message_get_for_chat(chat=chat, message_id=left_id)
-    right = message_get_for_chat(chat=chat, message_id=right_id)
-    versions = message_versions(chat=chat, message=left)
-    if right.parent_id != left.parent_id or not {left.id, right.id} <= set(versions):
-        return error_response(
-            request, "Only versions of the same message can be compared.", status=400
-        )
-    roles = {left.role, right.role}
-    kind = "question" if roles == {"user"} else "answer" if roles == {"assistant"} else "message"
+    pair = version_pair_get(chat=chat, left_id=left_id, right_id=right_id)
     context = {
         "chat": chat,
-        "kind": kind,
-        "left": left,
-        "right": right,
-        "left_number": versions.index(left.id) + 1,
-        "right_number": versions.index(right.id) + 1,
-        "count": len(versions),
-        "diff": versions_diff(left.text, right.text),
-        "versions": list(enumerate(versions, 1)),
+        "kind": pair.kind,
+        "left": pair.left,
+        "right": pair.right,
+        "left_number": pair.versions.index(pair.left.id) + 1,
+        "right_number": pair.versions.index(pair.right.id) + 1,
+        "count": len(pair.versions),
+        "diff": versions_diff(pair.left.text, pair.right.text),
+        "versions": list(enumerate(pair.versions, 1)),
     }
     return render(request, "chats/compare.html", context)

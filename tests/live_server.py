@@ -43,8 +43,8 @@ def patches_apply(patches: Mapping[str, str]) -> None:
     """Replace each `module:name` by the object `replacement_module:name` names.
 
     The object is replaced in its module and in every loaded module that imported the same
-    object by name (`from chats.tree import chat_lock`), so call this once the code that uses
-    it is imported. Imports done later inside functions read the patched module attribute.
+    object by name (`from chats.tree_services import chat_lock`), so call this once the code
+    that uses it is imported. Imports done later inside functions read the patched module attribute.
     """
     for target, replacement_spec in patches.items():
         module, name = _resolve(target)
@@ -125,8 +125,8 @@ def live_server_start(
     """Spawn Daphne on a free port against the current (test) database; wait until it answers.
 
     `patches` replace objects in the server's process only, for tests that show a safeguard
-    matters: `{"chats.tree:chat_lock": "tests.chats.tree_invariants:no_lock"}` serves with the
-    chat's lock replaced everywhere it was imported (`patches_apply`).
+    matters: `{"chats.tree_services:chat_lock": "tests.chats.tree_invariants:no_lock"}` serves
+    with the chat's lock replaced everywhere it was imported (`patches_apply`).
     """
     from django.db import connection
 

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from chats.models import Branch, Chat, Message
-from chats.tree import message_append
+from chats.tree_services import message_append
 from vero.lib.db import instances_insert, instances_insert_sql
 
 pytestmark = pytest.mark.django_db

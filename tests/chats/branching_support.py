@@ -14,8 +14,10 @@ from typing import Any
 from django.db import connection, transaction
 
 from chats.models import Branch, Chat, Message
+from chats.selectors import chat_tree_load
 from chats.structure import chat_structure_load
-from chats.tree import ChatTree, chat_lock, chat_tree_build, chat_tree_load, message_append
+from chats.tree import ChatTree, chat_tree_build
+from chats.tree_services import chat_lock, message_append
 
 LABEL = re.compile(rf"^[0-9a-z]{{{Branch.LABEL_WIDTH}}}$")
 

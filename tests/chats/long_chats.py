@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from chats.models import Branch, Chat, Message
-from chats.tree import first_branch_path, next_branch_paths
+from chats.tree_services import first_branch_path, next_branch_paths
 
 
 @dataclass(frozen=True)

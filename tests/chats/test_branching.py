@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from accounts.models import User
-from chats.branching import (
+from chats.delete_services import message_delete_single, message_delete_subtree, message_delete_turn
+from chats.errors import (
     ChatNotFound,
     EmptyText,
     MessageNotInChat,
@@ -15,19 +16,19 @@ from chats.branching import (
     SelectionOutOfRange,
     TreeError,
     WrongRole,
+)
+from chats.fork_services import chat_fork
+from chats.models import Branch, Chat, ChatDeletion, Message
+from chats.selectors import chat_forks, chat_lineage
+from chats.tree import PathStep
+from chats.version_services import (
     branch_select,
-    chat_fork,
-    message_delete_single,
-    message_delete_subtree,
-    message_delete_turn,
     message_edit_assistant,
     message_edit_in_place,
     message_edit_user,
     message_regenerate,
     message_select,
 )
-from chats.models import Branch, Chat, ChatDeletion, Message
-from chats.tree import PathStep, chat_forks, chat_lineage
 from tests.chats.branching_support import (
     active_texts,
     check_tree,
@@ -472,7 +473,7 @@ def test_the_active_path_carries_sibling_positions_from_one_query(
     message_select(chat=chat, message=a1)
     chat.refresh_from_db()
 
-    from chats.tree import chat_tree_load
+    from chats.selectors import chat_tree_load
 
     with django_assert_num_queries(1):
         steps = chat_tree_load(chat=chat).active_path_steps()

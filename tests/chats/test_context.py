@@ -9,11 +9,11 @@ import pytest
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
-from chats.branching import message_edit_user, message_regenerate, message_select
 from chats.generation import context_build, system_prompt
 from chats.models import Chat, Message
+from chats.selectors import chat_tree_load
 from chats.services import message_send
-from chats.tree import chat_tree_load
+from chats.version_services import message_edit_user, message_regenerate, message_select
 from models_registry.calls import CallTarget, Capabilities
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from accounts.models import User
 from chats import generation
 from chats.models import Chat, Message, TokenUsage
-from chats.tree import chat_tree_load
+from chats.selectors import chat_tree_load
 from tests.chats.helpers import send, sse_events, wait_for_answer
 from tests.fake_provider import Script
 

@@ -7,7 +7,8 @@ from django.db import transaction
 
 from accounts.models import User
 from chats.models import Branch, Chat, Message
-from chats.tree import chat_lock, chat_tree_load, message_append
+from chats.selectors import chat_tree_load
+from chats.tree_services import chat_lock, message_append
 
 pytestmark = pytest.mark.django_db
 

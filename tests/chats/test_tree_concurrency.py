@@ -17,15 +17,10 @@ import pytest
 from django.db import connection
 
 from accounts.models import User
-from chats.branching import (
-    MessageNotInChat,
-    SelectionOutOfRange,
-    branch_select,
-    message_delete_single,
-    message_delete_subtree,
-    message_regenerate,
-)
+from chats.delete_services import message_delete_single, message_delete_subtree
+from chats.errors import MessageNotInChat, SelectionOutOfRange
 from chats.models import Branch, Chat, Message
+from chats.version_services import branch_select, message_regenerate
 from realtime.events import CHANNEL
 from tests.chats.branching_support import check_tree, conversation, say
 

@@ -37,7 +37,7 @@ from django.test import Client
 
 from accounts.models import User
 from chats.models import Chat, Message
-from chats.tree import chat_tree_load
+from chats.selectors import chat_tree_load
 from models_registry.models import Tier
 from tests.chats.branching_support import conversation, say
 from tests.chats.tree_invariants import (
@@ -63,7 +63,7 @@ STALE_TAB_CHANCE = 0.25
 # the whole page every few rounds: both render the route.
 WHOLE_PAGE_EVERY = 5  # a tab keeps the page it had, instead of loading the chat again
 ANSWERS_TIMEOUT_SECONDS = 20.0
-LOCK = {"chats.tree:chat_lock": "tests.chats.tree_invariants:no_lock"}
+LOCK = {"chats.tree_services:chat_lock": "tests.chats.tree_invariants:no_lock"}
 
 # What each round combines: "send", "select", "fork", "regenerate", "edit:<mode>",
 # "delete:<scope>:<where>" (where: the tab's last message, "parent", or one "above" it),

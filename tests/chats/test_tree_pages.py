@@ -13,9 +13,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
-from chats.branching import message_delete_single, message_select
+from chats.delete_services import message_delete_single
 from chats.models import Chat, Message
-from chats.structure import chat_map, chat_structure_load
+from chats.route_selectors import chat_map
+from chats.structure import chat_structure_load
+from chats.version_services import message_select
 from tests.chats.helpers import send, wait_for_answer
 from tests.chats.long_chats import long_chat_create
 from tests.fake_provider import Script
@@ -282,7 +284,7 @@ def test_switching_to_a_version_another_tab_deletes_meanwhile_is_refused_in_word
         message_delete_single(chat=chat, message=other)
         return False
 
-    monkeypatch.setattr("chats.tree_views.chat_is_generating", other_tab_deletes)
+    monkeypatch.setattr("chats.turn_services.chat_is_generating", other_tab_deletes)
     response = alice_client.post(
         f"/c/{chat.id}/m/{other.id}/select", {"version": chat.tree_version}, headers=HX
     )

@@ -26,23 +26,18 @@ from hypothesis.stateful import (
 )
 
 from accounts.models import User
-from chats.branching import (
-    MessageNotInChat,
-    MessageStreaming,
-    SelectionOutOfRange,
-    WrongRole,
+from chats.delete_services import message_delete_single, message_delete_subtree, message_delete_turn
+from chats.errors import MessageNotInChat, MessageStreaming, SelectionOutOfRange, WrongRole
+from chats.fork_services import chat_fork
+from chats.models import Chat, ChatDeletion, Message
+from chats.version_services import (
     branch_select,
-    chat_fork,
-    message_delete_single,
-    message_delete_subtree,
-    message_delete_turn,
     message_edit_assistant,
     message_edit_in_place,
     message_edit_user,
     message_regenerate,
     message_select,
 )
-from chats.models import Chat, ChatDeletion, Message
 from tests.chats.branching_support import check_trees, notifications, say
 
 pytestmark = pytest.mark.django_db

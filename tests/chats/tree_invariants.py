@@ -4,9 +4,9 @@ The concurrency suites (tests/chats/test_tree_http_concurrency.py) race real HTT
 one chat and then need a judge that shares none of the code under test: the checks here are
 plain SQL over chats_chat, chats_branch and chats_message (as chats/models.py defines them),
 and the shown route is computed in Python from rows read with plain SQL. Nothing here imports
-chats.tree or chats.branching.
+chats.tree or the tree services.
 
-`no_lock` stands in for `chats.tree.chat_lock` in a live server started with
+`no_lock` stands in for `chats.tree_services.chat_lock` in a live server started with
 `live_server_start(patches=...)`, to show that the suite notices a tree written without the
 chat's row lock.
 """
@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from chats.tree import LockedChat
+from chats.tree_services import LockedChat
 
 # Each query names the chat as %(chat)s and returns one row per violation: a label and details.
 # seq may have gaps (a delete leaves them, and a fixed server may tolerate them): nothing here
