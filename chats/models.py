@@ -2,8 +2,8 @@
 
 A branch is a chain of messages, each the parent of the next. Appending under a branch's last
 message continues the branch; an alternative (edit, regenerate) under a message that already
-has a child starts a new branch forked at that message. Nothing that exists ever moves. See
-DESIGN.md section 4 and shared/research/tree-storage.md for the measurements behind this.
+has a child starts a new branch forked at that message. Nothing that exists ever moves.
+docs/architecture.md describes the data model; docs/chats.md the measurements behind it.
 """
 
 from __future__ import annotations

@@ -64,6 +64,9 @@ def message_get_for_chat(*, chat: Chat, message_id: uuid.UUID) -> Message:
 class ChatListPage:
     groups: list[tuple[str, list[Chat]]]
     next_cursor: str | None
+    # The group the previous page ended in: a first group with this label continues it, and
+    # shows no heading of its own.
+    continues_label: str | None = None
 
 
 def _group_label(updated: datetime, today: datetime) -> str:
@@ -115,7 +118,8 @@ def chat_list_page(*, user: User | None, cursor: str | None = None, size: int = 
         if not groups or groups[-1][0] != label:
             groups.append((label, []))
         groups[-1][1].append(chat)
-    return ChatListPage(groups=groups, next_cursor=next_cursor)
+    continues = _group_label(after[0], today) if after is not None else None
+    return ChatListPage(groups=groups, next_cursor=next_cursor, continues_label=continues)
 
 
 @dataclass(frozen=True)
@@ -182,30 +186,31 @@ def chat_window(
             window = route_window(route=route, limit=limit, before=(before.branch_id, before.seq))
         else:
             window = route_window(route=route, limit=limit)
-    shown = []
-    for message in window.messages:
-        segment = window.segment_of[message.id]
-        entry = str(message.id) == route.segments[segment].first.id
-        choice = route.choices[segment] if entry else None
-        if choice is None:
-            shown.append(ShownMessage(message, 1, 1, None, None))
-            continue
-        index, options = choice.index, choice.options
-        shown.append(
-            ShownMessage(
-                message=message,
-                sibling_position=index + 1,
-                sibling_count=len(options),
-                previous_id=uuid.UUID(options[index - 1].id) if index > 0 else None,
-                next_id=uuid.UUID(options[index + 1].id) if index + 1 < len(options) else None,
-            )
-        )
+    shown = [_shown(route, window, message) for message in window.messages]
     return ChatWindow(
         structure=structure,
         route=route,
         shown=shown,
         has_before=window.has_before,
         has_after=window.has_after,
+    )
+
+
+def _shown(route: Route, window: WindowSlice, message: Message) -> ShownMessage:
+    """A message of the window with its place among its versions (only a run's first message
+    has versions: the rest of a run has no choice)."""
+    segment = window.segment_of[message.id]
+    entry = str(message.id) == route.segments[segment].first.id
+    choice = route.choices[segment] if entry else None
+    if choice is None:
+        return ShownMessage(message, 1, 1, None, None)
+    index, options = choice.index, choice.options
+    return ShownMessage(
+        message=message,
+        sibling_position=index + 1,
+        sibling_count=len(options),
+        previous_id=uuid.UUID(options[index - 1].id) if index > 0 else None,
+        next_id=uuid.UUID(options[index + 1].id) if index + 1 < len(options) else None,
     )
 
 

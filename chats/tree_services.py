@@ -2,7 +2,8 @@
 selection and touching the chat (its `tree_version`).
 
 Callers run these inside `transaction.atomic()` after `chat_lock`; without the lock,
-concurrent appends and alternatives were shown to corrupt trees (docs/chats.md). Every
+concurrent appends and alternatives corrupt trees (the HTTP concurrency suite shows it by
+serving without the lock: tests/chats/test_tree_http_concurrency.py). Every
 structural write ends with exactly one `chat_touch`, so a page that knows the version it
 showed can tell whether it was current.
 """
@@ -110,8 +111,7 @@ def message_append(
     `parent` is re-read under the lock (MessageNotInChat if it is gone);
     `parent_has_successor=False` skips that query when the caller just created `parent`.
     """
-    now = timezone.now()
-    heartbeat = now if status == Message.Status.STREAMING else None
+    heartbeat = timezone.now() if status == Message.Status.STREAMING else None
     if parent is None:
         path = _next_branch_path(chat_id=chat.id, parent_branch=None)
         branch = Branch.objects.create(chat=chat, parent_branch=None, fork_message=None, path=path)
@@ -124,31 +124,10 @@ def message_append(
         roots = Branch.objects.filter(chat_id=chat.id, parent_branch__isnull=True).count()
         chat.root_message_index = roots - 1
         return message
-
     if parent_has_successor is None:
-        # Re-read the parent under the lock: since the caller loaded it, another request may
-        # have removed it. Same single query as the successor check (seq may have gaps).
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT p.branch_id, p.seq, EXISTS (SELECT 1 FROM chats_message s "
-                "WHERE s.branch_id = p.branch_id AND s.seq > p.seq) "
-                "FROM chats_message p WHERE p.id = %s AND p.chat_id = %s",
-                [parent.id, chat.id],
-            )
-            row = cursor.fetchone()
-        if row is None:
-            raise MessageNotInChat()
-        parent.branch_id, parent.seq, parent_has_successor = row
+        parent_has_successor = _parent_reread(chat=chat, parent=parent)
     forked_count = Branch.objects.filter(fork_message=parent).count()
-    if not parent_has_successor:
-        branch_id, seq = parent.branch_id, parent.seq + 1
-    else:
-        parent_branch = Branch.objects.get(id=parent.branch_id)
-        path = _next_branch_path(chat_id=chat.id, parent_branch=parent_branch)
-        branch = Branch.objects.create(
-            chat=chat, parent_branch=parent_branch, fork_message=parent, path=path
-        )
-        branch_id, seq = branch.id, 0
+    branch_id, seq = _place_under(chat=chat, parent=parent, has_successor=parent_has_successor)
     message = Message.objects.create(
         chat=chat, branch_id=branch_id, seq=seq, parent=parent, role=role, parts=parts,
         model_id=model_id, status=status, heartbeat_at=heartbeat,
@@ -158,6 +137,36 @@ def message_append(
     Message.objects.filter(id=parent.id).update(selected_child_index=children_before)
     parent.selected_child_index = children_before
     return message
+
+
+def _parent_reread(*, chat: Chat, parent: Message) -> bool:
+    """Re-read the parent under the lock (since the caller loaded it, another request may
+    have removed it): its place, and whether its branch goes on after it (seq may have gaps)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.branch_id, p.seq, EXISTS (SELECT 1 FROM chats_message s "
+            "WHERE s.branch_id = p.branch_id AND s.seq > p.seq) "
+            "FROM chats_message p WHERE p.id = %s AND p.chat_id = %s",
+            [parent.id, chat.id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise MessageNotInChat()
+    parent.branch_id, parent.seq, has_successor = row
+    return bool(has_successor)
+
+
+def _place_under(*, chat: Chat, parent: Message, has_successor: bool) -> tuple[int, int]:
+    """Where a new child of `parent` goes: after it in its branch (the parent ends its
+    branch), or first in a new branch forked at it."""
+    if not has_successor:
+        return parent.branch_id, parent.seq + 1
+    parent_branch = Branch.objects.get(id=parent.branch_id)
+    path = _next_branch_path(chat_id=chat.id, parent_branch=parent_branch)
+    branch = Branch.objects.create(
+        chat=chat, parent_branch=parent_branch, fork_message=parent, path=path
+    )
+    return branch.id, 0
 
 
 def chat_lock_into(*, chat: Chat) -> None:

@@ -264,14 +264,43 @@ def route_select_locked(*, chat: Chat, message: Message) -> uuid.UUID | None:
     """Under the chat's lock: point every selection on the route to `message` (a current row)
     at it.
 
-    Sets `chat.root_message_index`; the caller writes it with `_chat_touch`. Returns the
+    Sets `chat.root_message_index`; the caller writes it with `chat_touch`. Returns the
     highest message whose selection changed (None: the chat's own, or nothing changed above
     `message`'s parent: then `message`'s parent).
     """
     stored_root = root_index_read(chat=chat)
+    route, fork_points = _route_fork_points(chat=chat, message=message)
+    changes, highest = _selection_changes(route=route, fork_points=fork_points)
+    changed_below = highest if highest is not None else message.parent_id
+    roots = [child for child, _ in children_read(chat=chat, parent_id=None)]
+    first = Message.objects.filter(branch_id=route[0][0]).order_by("seq").values_list("id")[0]
+    root_index = roots.index(first[0])
+    if selected_position(stored_root, len(roots)) != root_index:
+        chat.root_message_index = root_index
+        changed_below = None
+    if changes:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE chats_message m SET selected_child_index = v.index, updated_at = %s "
+                "FROM unnest(%s::uuid[], %s::int[]) AS v(id, index) WHERE m.id = v.id",
+                [timezone.now(), list(changes), list(changes.values())],
+            )
+    return changed_below
+
+
+# A fork point on a route: (its branch, its seq, its stored selection, the branch the route
+# goes on in after it: its own, or the next branch of the route).
+type _ForkPoint = tuple[int, int, int | None, int]
+
+
+def _route_fork_points(
+    *, chat: Chat, message: Message
+) -> tuple[list[tuple[int, int | None]], dict[uuid.UUID, _ForkPoint]]:
+    """The branches of the route to `message` (root first, each with the seq it was forked
+    at), and the fork points on that route."""
     with connection.cursor() as cursor:
         cursor.execute(_ROUTE_BRANCHES_SQL, [chat.id, message.branch_id])
-        route = cursor.fetchall()  # [(branch id, seq of its fork message)], root first
+        route = cursor.fetchall()
         # Where the route leaves each branch: into the next one, or at `message` itself.
         leave_at = {
             branch_id: (route[i + 1][1] if i + 1 < len(route) else message.seq)
@@ -279,49 +308,39 @@ def route_select_locked(*, chat: Chat, message: Message) -> uuid.UUID | None:
         }
         next_branch = {route[i][0]: route[i + 1][0] for i in range(len(route) - 1)}
         cursor.execute(_ROUTE_FORK_POINTS_SQL, [list(leave_at)])
-        fork_points = {
-            row[0]: row[1:]
-            for row in cursor.fetchall()
+        points: dict[uuid.UUID, _ForkPoint] = {}
+        for point_id, branch_id, seq, stored in cursor.fetchall():
             # Forks below `message` (at it or after it) are not on its route.
-            if row[2] < leave_at[row[1]] or (row[2] == leave_at[row[1]] and row[1] != route[-1][0])
-        }
+            leave = leave_at[branch_id]
+            if seq < leave or (seq == leave and branch_id != route[-1][0]):
+                # The route goes on in the fork point's own branch (its successor, whatever
+                # its seq) or into the next branch of the route (that branch's first message).
+                goes_on = branch_id if seq < leave else next_branch[branch_id]
+                points[point_id] = (branch_id, seq, stored, goes_on)
+    return route, points
+
+
+def _selection_changes(
+    *, route: list[tuple[int, int | None]], fork_points: dict[uuid.UUID, _ForkPoint]
+) -> tuple[dict[uuid.UUID, int], uuid.UUID | None]:
+    """The selections that must change (fork point: index of the child on the route), and the
+    highest fork point among them."""
     children: dict[uuid.UUID, list[tuple[datetime, uuid.UUID, int]]] = {}
     for parent_id, child_id, created_at, branch_id in Message.objects.filter(
         parent_id__in=list(fork_points)
     ).values_list("parent_id", "id", "created_at", "branch_id"):
         children.setdefault(parent_id, []).append((created_at, child_id, branch_id))
-    ids: list[uuid.UUID] = []
-    indexes: list[int] = []
     depth = {branch_id: level for level, (branch_id, _fork_seq) in enumerate(route)}
+    changes: dict[uuid.UUID, int] = {}
     highest: tuple[int, int, uuid.UUID] | None = None
-    for parent_id, (branch_id, seq, stored) in fork_points.items():
+    for parent_id, (branch_id, seq, stored, goes_on) in fork_points.items():
         options = sorted(children.get(parent_id, []))
-        # The route goes on in the fork point's own branch (its successor, whatever its seq)
-        # or into the next branch of the route (that branch's first message).
-        on_route = branch_id if seq < leave_at[branch_id] else next_branch[branch_id]
-        index = [row[2] for row in options].index(on_route)
+        index = [row[2] for row in options].index(goes_on)
         if selected_position(stored, len(options)) != index:
-            ids.append(parent_id)
-            indexes.append(index)
+            changes[parent_id] = index
             place = (depth[branch_id], seq, parent_id)
             highest = place if highest is None or place < highest else highest
-    roots = children_read(chat=chat, parent_id=None)
-    root_id = (
-        Message.objects.filter(branch_id=route[0][0]).order_by("seq").values_list("id", flat=True)
-    )[0]
-    root_index = [child for child, _ in roots].index(root_id)
-    changed_below = highest[2] if highest is not None else message.parent_id
-    if selected_position(stored_root, len(roots)) != root_index:
-        chat.root_message_index = root_index
-        changed_below = None
-    if ids:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE chats_message m SET selected_child_index = v.index, updated_at = %s "
-                "FROM unnest(%s::uuid[], %s::int[]) AS v(id, index) WHERE m.id = v.id",
-                [timezone.now(), ids, indexes],
-            )
-    return changed_below
+    return changes, highest[2] if highest is not None else None
 
 
 def branch_select(*, chat: Chat, parent_id: uuid.UUID | None, index: int) -> uuid.UUID:

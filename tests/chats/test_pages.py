@@ -113,6 +113,23 @@ def test_the_sidebar_pages_through_many_chats(
     assert alice_client.get("/c/list?cursor=garbage").status_code == 200
 
 
+def test_a_page_of_the_sidebar_that_continues_a_group_repeats_no_heading(
+    alice: User, alice_client: Client
+) -> None:
+    now = timezone.now()
+    chats = Chat.objects.bulk_create([Chat(user=alice, title=f"chat {i:03}") for i in range(60)])
+    # 55 today, then 5 yesterday: the second page goes on with today's, then starts yesterday's.
+    for at, chat in enumerate(chats):
+        stamp = now - timedelta(minutes=at) - (timedelta(days=1) if at >= 55 else timedelta())
+        Chat.objects.filter(id=chat.id).update(updated_at=stamp)
+    first = alice_client.get("/c/list").content.decode()
+    assert first.count('class="chat-group"') == 1 and "Today" in first
+    cursor = first.split("cursor=")[1].split('"')[0]
+    second = alice_client.get(f"/c/list?cursor={cursor}").content.decode()
+    assert second.count('class="chat-group"') == 1
+    assert "Today" not in second and "Yesterday" in second
+
+
 def test_renaming_a_chat(alices_chat: Chat, alice_client: Client) -> None:
     response = alice_client.post(
         f"/c/{alices_chat.id}/rename",
