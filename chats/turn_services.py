@@ -213,13 +213,7 @@ def answer_retry(*, user: User, chat: Chat, message: Message) -> Answered:
     """Answer a stopped or failed answer's question again, as a new version beside it."""
     if message.status not in RETRYABLE:
         raise NotRetryable()
-    admission = model_admit(user=user, model_id=message.model_id)
-    try:
-        answer = message_regenerate(chat=chat, message=message, model_id=admission.target.model_id)
-    except TreeError as error:
-        return Answered(decision=admission.decision, error=error)
-    answer_start(user=user, chat=chat, answer=answer, target=admission.target)
-    return Answered(decision=admission.decision, answer=answer)
+    return _answer_again(user=user, chat=chat, message=message, model_id=message.model_id)
 
 
 def answer_regenerate(
@@ -232,7 +226,16 @@ def answer_regenerate(
 ) -> Answered:
     """A new answer beside `message`, by `model_id` (by default the answer's own model)."""
     _idle_check(chat)
-    admission = model_admit(user=user, model_id=_model_for(chat, model_id, message))
+    return _answer_again(
+        user=user, chat=chat, message=message, model_id=_model_for(chat, model_id, message),
+        seen_version=seen_version,
+    )  # fmt: skip
+
+
+def _answer_again(
+    *, user: User, chat: Chat, message: Message, model_id: str, seen_version: int | None = None
+) -> Answered:
+    admission = model_admit(user=user, model_id=model_id)
     try:
         answer = message_regenerate(
             chat=chat, message=message, model_id=admission.target.model_id,

@@ -83,6 +83,30 @@ def _parent_of(message: Message) -> Message | None:
     return Message.objects.get(id=message.parent_id) if message.parent_id else None
 
 
+@dataclass(frozen=True)
+class _Edit:
+    message: Message  # as it is under the lock
+    page_current: bool  # the page that asked showed the chat as it is
+    parts: list[dict[str, Any]]  # the new version's
+    parent: Message | None
+
+
+def _edit_locked(
+    *, chat: Chat, message: Message, text: str, seen_version: int | None, role: str, refusal: str
+) -> _Edit:
+    """Lock the chat, re-read the message and check it can be edited into a version with
+    `text` (its other parts kept)."""
+    current = message_lock(chat=chat, message=message)
+    page_current = shown_as_seen(chat, seen_version)
+    if current.role != role:
+        raise WrongRole(refusal)
+    parts = parts_with_text(current.parts, text)
+    parts_text_check(text, parts)
+    return _Edit(
+        message=current, page_current=page_current, parts=parts, parent=_parent_of(current)
+    )
+
+
 def message_edit_user(
     *, chat: Chat, message: Message, text: str, model_id: str, seen_version: int | None = None
 ) -> UserEdit:
@@ -94,14 +118,13 @@ def message_edit_user(
     was on the shown route, and selecting the new version under its parent is enough).
     """
     with transaction.atomic():
-        edited = message_lock(chat=chat, message=message)
-        current = shown_as_seen(chat, seen_version)
-        if edited.role != Message.Role.USER:
-            raise WrongRole("Only your own messages can be edited this way.")
-        parts = parts_with_text(edited.parts, text)
-        parts_text_check(text, parts)
-        parent = _parent_of(edited)
-        version = message_append(chat=chat, parent=parent, role=Message.Role.USER, parts=parts)
+        edit = _edit_locked(
+            chat=chat, message=message, text=text, seen_version=seen_version,
+            role=Message.Role.USER, refusal="Only your own messages can be edited this way.",
+        )  # fmt: skip
+        version = message_append(
+            chat=chat, parent=edit.parent, role=Message.Role.USER, parts=edit.parts
+        )
         answer = message_append(
             chat=chat,
             parent=version,
@@ -111,7 +134,7 @@ def message_edit_user(
             status=Message.Status.STREAMING,
             parent_has_successor=False,
         )
-        if not current:
+        if not edit.page_current:
             route_select_locked(chat=chat, message=answer)
         chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=answer.id)
@@ -124,24 +147,18 @@ def message_edit_assistant(
     """Add an edited version of an answer, selected and complete (nothing is generated);
     `seen_version` as for `message_edit_user`."""
     with transaction.atomic():
-        current = message_lock(chat=chat, message=message)
-        page_current = shown_as_seen(chat, seen_version)
-        if current.role != Message.Role.ASSISTANT:
-            raise WrongRole("Only answers can be edited this way.")
-        parts = parts_with_text(current.parts, text)
-        parts_text_check(text, parts)
-        parent = _parent_of(current)
+        edit = _edit_locked(
+            chat=chat, message=message, text=text, seen_version=seen_version,
+            role=Message.Role.ASSISTANT, refusal="Only answers can be edited this way.",
+        )  # fmt: skip
         version = message_append(
-            chat=chat,
-            parent=parent,
-            role=Message.Role.ASSISTANT,
-            parts=parts,
-            model_id=current.model_id,
-        )
+            chat=chat, parent=edit.parent, role=Message.Role.ASSISTANT, parts=edit.parts,
+            model_id=edit.message.model_id,
+        )  # fmt: skip
         # Rendered once, like every finished answer.
         version.html = markdown_render(version.text)
         Message.objects.filter(id=version.id).update(html=version.html)
-        if not page_current:
+        if not edit.page_current:
             route_select_locked(chat=chat, message=version)
         chat_touch(chat=chat, with_root_index=True)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id, message_id=version.id)
