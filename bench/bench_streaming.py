@@ -1366,7 +1366,7 @@ async def bench(server: Server, fake: Any, dbname: str, conninfo: str) -> None:
             started = time.perf_counter()
             await phase()
             comment(f"phase {name}: {time.perf_counter() - started:.0f} s")
-    from chats.generation import _worker
+    from chats.worker import _worker
     from models_registry.llm import llm_close
 
     await llm_close()

@@ -22,12 +22,15 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from chats.generation import LiveAnswer, StreamEvent, generation_stop, keepalive_due_seconds
+from chats.live import LiveAnswer, StreamEvent, generation_stop, keepalive_due_seconds
 from vero.lifecycle import process_id
 
 logger = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.02
+# Events for followers in other processes go to Redis in batches at most this often: one
+# message per delta would cost Redis and both processes a round trip each. (Streams in this
+# process pace their writes on their own: `chats.live.STREAM_WRITE_INTERVAL_SECONDS`.)
+RELAY_BATCH_SECONDS = 0.02
 SNAPSHOT_TIMEOUT_SECONDS = 3.0
 STOP_ACK_TIMEOUT_SECONDS = 1.5
 READ_RETRY_SECONDS = 1.0
@@ -94,7 +97,7 @@ class RemoteRelay:
             self._spawn_flush()
         elif not self.flush_scheduled:
             self.flush_scheduled = True
-            asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._spawn_flush)
+            asyncio.get_running_loop().call_later(RELAY_BATCH_SECONDS, self._spawn_flush)
 
     def _spawn_flush(self) -> None:
         self.flush_scheduled = False

@@ -23,14 +23,10 @@ from django.http import HttpRequest
 from django.views.decorators.http import require_GET
 
 from chats import relay
-from chats.generation import (
-    LiveAnswer,
-    StreamEvent,
-    answer_orphaned,
-    live_answer_get,
-    message_interrupt_orphan,
-)
+from chats.answer_services import message_interrupt_orphan
+from chats.live import LiveAnswer, StreamEvent, live_answer_get
 from chats.models import Message
+from chats.reaper import answer_orphaned
 from chats.selectors import chat_get_for_request, message_get_for_chat
 from vero.http import EventStreamResponse, VeroRequest
 from vero.lib.db import connection_release

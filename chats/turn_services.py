@@ -18,6 +18,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from accounts.models import User
+from chats.context_selectors import context_build, system_prompt
 from chats.delete_services import (
     DeleteOutcome,
     message_delete_single,
@@ -26,13 +27,7 @@ from chats.delete_services import (
 )
 from chats.errors import ChatBusy, NotRetryable, TreeError
 from chats.fork_services import chat_fork
-from chats.generation import (
-    GenerationPlan,
-    context_build,
-    generation_start,
-    generation_stop,
-    system_prompt,
-)
+from chats.live import generation_stop
 from chats.models import Chat, Message
 from chats.relay import enabled as relay_enabled
 from chats.relay import remote_stop
@@ -45,6 +40,7 @@ from chats.version_services import (
     message_regenerate,
     message_select,
 )
+from chats.worker import GenerationPlan, generation_start
 from models_registry.calls import CallTarget
 from models_registry.resolver import ResolutionError, resolve
 from models_registry.selectors import tier_for_user

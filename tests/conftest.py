@@ -40,7 +40,7 @@ def _generation_loop_quiet_at_the_end(django_db_setup: None) -> Iterator[None]:
     yield
     import asyncio
 
-    from chats.generation import _worker
+    from chats.worker import _worker
     from models_registry.llm import llm_close
 
     loop = _worker.loop

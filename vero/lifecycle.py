@@ -45,7 +45,7 @@ async def process_retire() -> None:
     goes, so that nobody waits for them: a restart leaves no answer `streaming`.
     """
     from chats import relay
-    from chats.generation import live_answers_interrupt
+    from chats.reaper import live_answers_interrupt
 
     await live_answers_interrupt()
     if relay.enabled():
@@ -80,7 +80,7 @@ class StartWorkersOnFirstCall:
     def _start() -> None:
         from django.conf import settings
 
-        from chats.generation import worker_start
+        from chats.worker import worker_start
 
         worker_start(asyncio.get_running_loop())
         if settings.LLM_PRELOAD:

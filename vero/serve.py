@@ -33,7 +33,7 @@ RETIRE_TIMEOUT_SECONDS = 5.0
 def _retire(loop: asyncio.AbstractEventLoop) -> None:
     """End this process's answers on the server's loop, now stopped (a bounded wait: a stop
     must not hang on an unreachable database or Redis)."""
-    if loop.is_closed() or "chats.generation" not in sys.modules:
+    if loop.is_closed() or "chats.worker" not in sys.modules:
         return
     from vero.lifecycle import process_retire
 

@@ -9,7 +9,7 @@ import pytest
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
-from chats.generation import context_build, system_prompt
+from chats.context_selectors import context_build, system_prompt
 from chats.models import Chat, Message
 from chats.selectors import chat_tree_load
 from chats.services import message_send

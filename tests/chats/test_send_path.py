@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
-from chats import generation
+from chats import checkpoints, live
 from chats.models import Chat, Message, TokenUsage
 from chats.selectors import chat_tree_load
 from tests.chats.helpers import send, sse_events, wait_for_answer
@@ -49,7 +49,7 @@ def _grow_chat(chat: Chat, count: int) -> Message:
 def _wait_until_generated(message_id: uuid.UUID, timeout: float = 10.0) -> None:
     """Until this process no longer generates the answer (its end is saved, its task done)."""
     deadline = time.monotonic() + timeout
-    while generation.live_answer_get(message_id) is not None:
+    while live.live_answer_get(message_id) is not None:
         assert time.monotonic() < deadline, f"answer {message_id} still generating"
         time.sleep(0.02)
 
@@ -155,13 +155,13 @@ def test_checkpoints_save_every_streaming_answer_in_one_statement_consistently(
 ) -> None:  # fmt: skip
     settings.GENERATION_CHECKPOINT_SECONDS = 0.05
     saved_batches: list[list[uuid.UUID]] = []
-    original = generation._checkpoints_save
+    original = checkpoints._checkpoints_save
 
     def recording(rows: list[tuple[uuid.UUID, str | None, int | None]]) -> None:
         saved_batches.append([row[0] for row in rows])
         original(rows)
 
-    monkeypatch.setattr(generation, "_checkpoints_save", recording)
+    monkeypatch.setattr(checkpoints, "_checkpoints_save", recording)
     scripts = [Script(text=TOKENS, delay=0.02, stall_after=20) for _ in range(2)]
     fake_llm.enqueue(scripts[0], scripts[1], Script(text=["t"]), Script(text=["t"]))
     send(alice_client, "one", fake_model)
@@ -190,7 +190,7 @@ def test_a_silent_answer_still_gets_its_heartbeat(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     settings.GENERATION_CHECKPOINT_SECONDS = 0.05
-    monkeypatch.setattr(generation, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(checkpoints, "HEARTBEAT_SECONDS", 0.2)
     script = Script(text=["a ", "b"], stall_after=1)
     fake_llm.enqueue(script, Script(text=["t"]))
     send(alice_client, "one", fake_model)
@@ -216,7 +216,7 @@ def test_the_checkpoint_timer_ends_with_the_last_answer(
     chat = Chat.objects.get()
     first = wait_for_answer(chat.messages.get(role="assistant").id)
     _wait_until_generated(first.id)
-    assert generation._checkpoints.task is None  # no timer idles out its 30 s
+    assert checkpoints._checkpoints.task is None  # no timer idles out its 30 s
 
     # The next answer gets a timer of its own, with the interval in force now.
     settings.GENERATION_CHECKPOINT_SECONDS = 0.05
@@ -257,7 +257,7 @@ async def test_a_live_answer_streams_to_its_owner_only(
     await sync_to_async(send)(alice_client, "one", fake_model)
     answer = await Message.objects.aget(role="assistant")
     assert await sync_to_async(script.wait_until_stalled)()
-    assert generation.live_answer_get(answer.id) is not None
+    assert live.live_answer_get(answer.id) is not None
 
     bobs = AsyncClient()
     await bobs.aforce_login(bob)

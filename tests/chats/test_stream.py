@@ -242,7 +242,7 @@ def test_the_reaper_interrupts_stale_answers_only(alice: User) -> None:
 
     from django.utils import timezone
 
-    from chats.generation import messages_reap
+    from chats.reaper import messages_reap
     from chats.services import message_send
 
     stale = message_send(user_id=alice.id, chat=None, text="old", model_id="fake:fake-model")
@@ -420,7 +420,8 @@ def test_a_stopping_process_ends_its_answers_as_interrupted_with_their_text(
     import asyncio
 
     from chats import relay
-    from chats.generation import _worker, live_answer_get
+    from chats.live import live_answer_get
+    from chats.worker import _worker
     from vero.lifecycle import process_id, process_retire
 
     script = Script(text=TOKENS, stall_after=3)
@@ -480,7 +481,7 @@ def test_the_periodic_reaper_leaves_another_processs_answer_while_its_heartbeat_
     from asgiref.sync import async_to_sync
     from django.utils import timezone
 
-    from chats.generation import messages_reap_periodic
+    from chats.reaper import messages_reap_periodic
 
     # The generating process keeps no liveness key this process can see (this one without
     # Redis, or a server configured without it): only its heartbeats say that it is alive.

@@ -11,10 +11,10 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
-from chats.generation import _worker
 from chats.models import Chat, Message
 from chats.selectors import chat_title_awaited
 from chats.services import message_send, title_clean
+from chats.worker import _worker
 from tests.chats.helpers import send, wait_for_answer
 from tests.fake_provider import Script
 

@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand
 
 from chats import relay
-from chats.generation import messages_reap, messages_reap_orphans
+from chats.reaper import messages_reap, messages_reap_orphans
 
 
 class Command(BaseCommand):
