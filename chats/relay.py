@@ -160,6 +160,52 @@ class RemoteRelay:
             logger.warning("relay of %s: %r", self.live.message_id, error)
 
 
+class _Following:
+    """What a follower through Redis knows so far, and when it last heard of the answer."""
+
+    def __init__(self, *, after: int, generator: uuid.UUID | None, now: float) -> None:
+        self.last = after
+        self.generator = generator
+        self.buffered: list[list[Any]] = []
+        self.have_snapshot = False
+        self.asked_at = self.quiet_since = self.heard_at = now
+
+    def deadline(self) -> float:
+        """When to stop waiting for a message: a keep-alive is due, or the snapshot is late."""
+        deadline = self.quiet_since + keepalive_due_seconds()
+        if not self.have_snapshot:
+            deadline = min(deadline, self.asked_at + SNAPSHOT_TIMEOUT_SECONDS)
+        return deadline
+
+    async def given_up(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """After a silence: whether to stop following (the database then has the last word)."""
+        if not self.have_snapshot and loop.time() >= self.asked_at + SNAPSHOT_TIMEOUT_SECONDS:
+            return True  # nobody generates it
+        if self.generator is not None and await process_alive(self.generator) is False:
+            return True  # its process is gone: the database has the last word
+        # A process not recorded: the database tells, and one reconnects.
+        silent = loop.time() - self.heard_at
+        return self.generator is None and silent > settings.STREAM_STALE_SECONDS
+
+    def news(self, message: dict[str, Any]) -> list[list[Any]]:
+        """The events of `message` to pass on, in order: batches that came before the snapshot
+        wait for it, and an event already passed on is dropped."""
+        events: list[list[Any]] = message.get("events", [])
+        if message.get("snapshot"):
+            self.have_snapshot = True
+            events = events + self.buffered
+            self.buffered = []
+        elif not self.have_snapshot:
+            self.buffered.extend(events)
+            return []
+        news = []
+        for event in sorted(events, key=lambda item: item[0]):
+            if event[0] > self.last:
+                self.last = event[0]
+                news.append(event)
+        return news
+
+
 async def remote_follow(
     *, message_id: uuid.UUID, after: int, generator: uuid.UUID | None = None
 ) -> AsyncIterator[StreamEvent | None]:
@@ -182,44 +228,24 @@ async def remote_follow(
             _control_group(message_id),
             {"type": "answer.follow", "reply_to": channel, "after": after},
         )
-        last = after
-        buffered: list[list[Any]] = []
-        have_snapshot = False
-        asked_at = quiet_since = heard_at = loop.time()
+        following = _Following(after=after, generator=generator, now=loop.time())
         while True:
             # One receive stays pending across keep-alives: cancelling it at each would make
             # channels_redis drop what it had buffered for this channel.
             if receiving is None:
                 receiving = asyncio.ensure_future(layer.receive(channel))
-            deadline = quiet_since + keepalive_due_seconds()
-            if not have_snapshot:
-                deadline = min(deadline, asked_at + SNAPSHOT_TIMEOUT_SECONDS)
-            await asyncio.wait({receiving}, timeout=max(0.0, deadline - loop.time()))
+            timeout = max(0.0, following.deadline() - loop.time())
+            await asyncio.wait({receiving}, timeout=timeout)
             if not receiving.done():
-                if not have_snapshot and loop.time() >= asked_at + SNAPSHOT_TIMEOUT_SECONDS:
-                    return  # nobody generates it
-                if generator is not None and await process_alive(generator) is False:
-                    return  # its process is gone: the database has the last word
-                if generator is None and loop.time() - heard_at > settings.STREAM_STALE_SECONDS:
-                    return  # a process not recorded: the database tells, and one reconnects
-                quiet_since = loop.time()
+                if await following.given_up(loop):
+                    return
+                following.quiet_since = loop.time()
                 yield None
                 continue
             message, receiving = receiving.result(), None
-            heard_at = loop.time()
-            events: list[list[Any]] = message.get("events", [])
-            if message.get("snapshot"):
-                have_snapshot = True
-                events = events + buffered
-                buffered = []
-            elif not have_snapshot:
-                buffered.extend(events)
-                continue
-            for seq, kind, data in sorted(events, key=lambda item: item[0]):
-                if seq <= last:
-                    continue
-                last = seq
-                quiet_since = loop.time()
+            following.heard_at = loop.time()
+            for seq, kind, data in following.news(message):
+                following.quiet_since = loop.time()
                 yield StreamEvent(seq=seq, kind=kind, data=data)
                 if kind == "done":
                     return
