@@ -56,6 +56,8 @@ TITLE_PROMPT = (
 
 @dataclass(frozen=True)
 class GenerationPlan:
+    """What the task generating one answer needs: the answer, whose it is, and the call."""
+
     message_id: uuid.UUID
     chat_id: uuid.UUID
     user_id: uuid.UUID
