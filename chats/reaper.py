@@ -27,7 +27,7 @@ from chats.answer_services import (
 from chats.checkpoints import checkpoints_now, heartbeat_seconds
 from chats.live import live_answer_get, live_answer_ids
 from chats.models import Message
-from vero.lifecycle import process_id
+from vero.process import process_id
 
 logger = logging.getLogger(__name__)
 

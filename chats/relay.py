@@ -23,7 +23,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from chats.live import LiveAnswer, StreamEvent, generation_stop, keepalive_due_seconds
-from vero.lifecycle import process_id
+from vero.process import process_id
 
 logger = logging.getLogger(__name__)
 

@@ -5,19 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-import uuid
 from typing import Any
 
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
-# Who this process is, for as long as it runs: an answer records the process generating it,
-# so a reader can tell an answer whose process is gone (restarted, killed) from a live one.
-_PROCESS_ID = uuid.uuid4()
-
-
-def process_id() -> uuid.UUID:
-    """This process's id: new at every start, so after a restart it differs."""
-    return _PROCESS_ID
+# Named here too: migration 0003 and older code import it from this module.
+from vero.process import process_id as process_id
 
 
 def freeze_long_lived() -> None:
