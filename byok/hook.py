@@ -30,10 +30,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class EndpointRefusedError(ResolutionError):
-    """The user's endpoint now resolves to an address this server may not reach."""
+class EndpointUnsafeError(ResolutionError):
+    """The user's endpoint, checked again at call time, leads where this server may not reach
+    (its name may resolve elsewhere than when it was saved)."""
 
-    code = "endpoint_refused"
+    code = "endpoint_unsafe"
+    default_message = "Your endpoint cannot be used: this server may not reach its address."
 
 
 def _decrypt(token: str, *, model: UserByokModel, what: str) -> str:
@@ -55,7 +57,7 @@ def byok_call_target(*, model: UserByokModel) -> CallTarget:
             # Checked against what the host resolves to now, not when it was saved.
             url_guard_check(endpoint.base_url)
         except UnsafeURLError as error:
-            raise EndpointRefusedError(
+            raise EndpointUnsafeError(
                 f"Your endpoint {endpoint.name} cannot be used: {error.message}",
                 model_id=model.model_id,
             ) from error

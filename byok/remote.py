@@ -45,10 +45,12 @@ class RemoteModel:
     name: str
 
 
-class EndpointRefusedError(LLMError):
-    """The URL guard refused the endpoint or one of its redirects."""
+class EndpointRequestRefusedError(LLMError):
+    """The URL guard refused a request of ours (listing models) to the endpoint or to one of
+    its redirects; a refusal at call time is `byok.hook.EndpointUnsafeError`."""
 
-    code = "endpoint_refused"
+    code = "endpoint_request_refused"
+    default_message = "This server may not reach the endpoint's address."
 
 
 def _models_request(*, kind: str, base_url: str | None, api_key: str | None) -> tuple[str, dict]:
@@ -129,10 +131,10 @@ async def models_list_remote(
             async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
                 raw = await _get(session, url, headers, policy)
         except UnsafeURLError as error:
-            raise EndpointRefusedError(error.message) from error
+            raise EndpointRequestRefusedError(error.message) from error
         except aiohttp.ClientConnectorError as error:
             if isinstance(error.os_error, UnsafeAddressError):
-                raise EndpointRefusedError(str(error.os_error)) from error
+                raise EndpointRequestRefusedError(str(error.os_error)) from error
             raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
         except TimeoutError as error:
             raise ProviderTimeoutError("The provider did not answer in time.") from error

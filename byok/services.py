@@ -25,6 +25,7 @@ from byok.models import (
 )
 from byok.urlguard import UnsafeURLError, url_guard_check
 from models_registry.models import Modality
+from vero.errors import ErrorKind, VeroError
 from vero.lib.secrets import secret_encrypt, secret_last_four
 
 logger = logging.getLogger(__name__)
@@ -33,12 +34,15 @@ _KEY_MAX_LENGTH = 1000
 _PROVIDER_MODEL_ID = re.compile(PROVIDER_MODEL_ID_PATTERN)
 
 
-class ByokInputError(ValueError):
-    """Input a user can fix; the message says how, and nothing was changed."""
+class ByokInputError(VeroError):
+    """Input a user can fix; the message says how, and `field` which input it is about."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    code = "byok_invalid_input"
+    kind = ErrorKind.INVALID
+    default_message = "Check what you entered."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.field = field
 
 

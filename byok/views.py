@@ -39,6 +39,7 @@ from byok.services import (
     byok_model_delete,
 )
 from models_registry.calls import LLMError
+from vero.errors import http_status
 from vero.http import VeroRequest
 
 TEMPLATE = "byok/keys.html"
@@ -108,7 +109,7 @@ def key_set(request: VeroRequest) -> HttpResponse:
             user=actor_ensure(request), provider=provider, api_key=form.cleaned_data["api_key"]
         )
     except ByokInputError as error:
-        return _panel(request, status=400, error=error.message)
+        return _panel(request, status=http_status(error), error=error.message)
     return _done(request, f"Your {_label(provider)} key is saved.")
 
 
@@ -171,7 +172,7 @@ def _model_add(
             max_output_tokens=data["max_output_tokens"],
         )
     except ByokInputError as error:
-        return _panel(request, status=400, error=error.message)
+        return _panel(request, status=http_status(error), error=error.message)
     return _done(request, f"{model.display_name} is added to your models.")
 
 
@@ -207,7 +208,7 @@ def endpoint_create(request: VeroRequest) -> HttpResponse:
         )
     except ByokInputError as error:
         # The form comes back filled in (but for the key, never rendered back) to be fixed.
-        return _panel(request, status=400, error=error.message, endpoint_form=form)
+        return _panel(request, status=http_status(error), error=error.message, endpoint_form=form)
     return _done(request, f"{endpoint.name} is added; list its models to use them.")
 
 

@@ -10,8 +10,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import quote, quote_plus, urlsplit
+
+from vero.errors import ErrorKind, VeroError
 
 Engine = Literal["openai_compatible", "litellm"]
 ENGINE_OPENAI_COMPATIBLE: Engine = "openai_compatible"
@@ -190,28 +192,37 @@ Delta = TextDelta | ReasoningDelta | ToolCallDelta | UsageDelta | FinishDelta
 # -- errors -------------------------------------------------------------------------------------
 
 
-class LLMError(Exception):
-    """A provider call failed; `code` is stable, the message is fit to show to the user."""
+class LLMError(VeroError):
+    """A provider call failed. `status` is the provider's HTTP status when it answered with one
+    (not ours: `vero.errors.http_status` gives ours); `retryable` says whether trying the same
+    call again may work."""
 
     code = "provider_error"
-    retryable = False
+    kind = ErrorKind.UPSTREAM
+    default_message = "The provider call failed."
+    retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str | None = None, *, status: int | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
 
 
 class ProviderAuthError(LLMError):
     code = "provider_auth"
+    default_message = "The provider refused the API key."
 
 
 class ProviderRateLimitError(LLMError):
     code = "provider_rate_limited"
+    default_message = "The provider is rate limiting requests."
     retryable = True
 
     def __init__(
-        self, message: str, *, status: int | None = 429, retry_after: float | None = None
+        self,
+        message: str | None = None,
+        *,
+        status: int | None = 429,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
@@ -219,20 +230,24 @@ class ProviderRateLimitError(LLMError):
 
 class ProviderBadRequestError(LLMError):
     code = "provider_bad_request"
+    default_message = "The provider rejected the request."
 
 
 class ProviderServerError(LLMError):
     code = "provider_server_error"
+    default_message = "The provider had an internal error."
     retryable = True
 
 
 class ProviderUnreachableError(LLMError):
     code = "provider_unreachable"
+    default_message = "The provider cannot be reached."
     retryable = True
 
 
 class ProviderTimeoutError(LLMError):
     code = "provider_timeout"
+    default_message = "The provider did not answer in time."
     retryable = True
 
 
@@ -240,6 +255,7 @@ class StreamInterruptedError(LLMError):
     """The stream started and then broke: dropped, an error event, or data we cannot read."""
 
     code = "stream_interrupted"
+    default_message = "The provider's answer broke off."
     retryable = True
 
 
