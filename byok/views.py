@@ -15,7 +15,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from accounts.services import actor_ensure, actor_get
+from accounts.selectors import actor_get
+from accounts.services import actor_ensure
 from byok import probes
 from byok.forms import EndpointForm, KeyForm, ModelAddForm
 from byok.models import PLATFORM_KIND_CHOICES, PLATFORM_KINDS, UserCustomProvider, UserProviderKey
@@ -67,14 +68,14 @@ def _panel(
     request: VeroRequest, *, status: int = 200, notice: str = "", error: str = "", **extra: Any
 ) -> HttpResponse:
     """Render the panel (htmx) or the whole page, showing `notice` or `error`."""
-    template = TEMPLATE + ("#byok-panel" if request.htmx else "")  # type: ignore[attr-defined]
+    template = TEMPLATE + ("#byok-panel" if request.htmx else "")
     context = _context(actor_get(request), notice=notice, error=error, **extra)
     return render(request, template, context, status=status)
 
 
 def _done(request: VeroRequest, notice: str) -> HttpResponse:
     """Answer a successful write: the fresh panel for htmx, else back to the page."""
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return _panel(request, notice=notice)
     messages.success(request, notice)
     return redirect("byok_settings")

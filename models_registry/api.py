@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from accounts.services import actor_get
+from accounts.selectors import actor_get
 from models_registry.selectors import (
     model_default_id,
     models_grouped_by_creator,

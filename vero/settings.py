@@ -102,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.actor",
+                "models_registry.context_processors.tier",
                 "chats.context_processors.sidebar",
             ],
         },
