@@ -11,14 +11,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from byok.models import UserByokModel
-from byok.selectors import (
-    byok_model_capabilities,
-    byok_model_find,
-    byok_model_options,
-    platform_base_url,
-)
+from byok.selectors import byok_model_find, byok_model_options, platform_base_url
 from byok.urlguard import UnsafeURLError, guard_policy, url_guard_check
-from models_registry.calls import KIND_ENGINE, CallTarget, Pricing
+from models_registry.calls import KIND_ENGINE, CallTarget, Capabilities, Pricing
 from models_registry.models import ProviderKind
 from models_registry.resolver import ProviderMissingKeyError, ResolutionError, UnknownModelError
 from vero.lib.secrets import SecretDecryptError, secret_decrypt
@@ -82,7 +77,7 @@ def byok_call_target(*, model: UserByokModel) -> CallTarget:
         provider_model=model.provider_model_id,
         api_base=api_base,
         api_key=api_key,
-        capabilities=byok_model_capabilities(model=model),
+        capabilities=Capabilities.of(model),
         pricing=Pricing(),  # the user's provider bills them; we do not know their prices
         # A custom endpoint's name is checked again by every connection the call makes.
         connect_guard=guard_policy() if model.endpoint is not None else None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -20,7 +19,6 @@ from accounts.services import actor_ensure
 from byok import probes
 from byok.forms import EndpointForm, KeyForm, ModelAddForm
 from byok.models import PLATFORM_KIND_CHOICES, PLATFORM_KINDS, UserCustomProvider, UserProviderKey
-from byok.remote import RemoteModel
 from byok.selectors import (
     byok_endpoint_get_for_user,
     byok_endpoints_for_user,
@@ -39,15 +37,12 @@ from byok.services import (
     byok_model_add,
     byok_model_delete,
 )
-from models_registry.calls import LLMError
+from models_registry.calls import LLMError, RemoteModel
 from vero.errors import http_status
+from vero.forms import form_first_error
 from vero.http import VeroRequest
 
 TEMPLATE = "byok/keys.html"
-
-
-def _first_error(form: forms.Form) -> str:
-    return str(next(iter(form.errors.values()))[0])
 
 
 def _context(user: User | None, **extra: Any) -> dict[str, Any]:
@@ -103,7 +98,7 @@ def byok_settings(request: VeroRequest) -> HttpResponse:
 def key_set(request: VeroRequest) -> HttpResponse:
     form = KeyForm(request.POST)
     if not form.is_valid():
-        return _panel(request, status=400, error=_first_error(form))
+        return _panel(request, status=400, error=form_first_error(form))
     provider = form.cleaned_data["provider"]
     try:
         byok_key_set(
@@ -157,7 +152,7 @@ def _model_add(
 ) -> HttpResponse:
     form = ModelAddForm(request.POST)
     if not form.is_valid():
-        return _panel(request, status=400, error=_first_error(form))
+        return _panel(request, status=400, error=form_first_error(form))
     data = form.cleaned_data
     try:
         model = byok_model_add(
@@ -197,7 +192,7 @@ def key_models(request: VeroRequest, provider: str) -> HttpResponse:
 def endpoint_create(request: VeroRequest) -> HttpResponse:
     form = EndpointForm(request.POST)
     if not form.is_valid():
-        return _panel(request, status=400, error=_first_error(form), endpoint_form=form)
+        return _panel(request, status=400, error=form_first_error(form), endpoint_form=form)
     data = form.cleaned_data
     try:
         endpoint = byok_endpoint_create(

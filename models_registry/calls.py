@@ -1,12 +1,13 @@
 """What a provider call needs and what it yields: plain types, no I/O, no heavy imports.
 
 `resolver.resolve()` produces a `CallTarget`; `llm.py` consumes it and yields the deltas
-below or raises the `LLMError`s below, whichever engine serves the call.
+below or raises the `LLMError`s below, whichever engine serves the call. Other apps (byok,
+chats) import these types from here, never from `llm.py`'s internals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +23,21 @@ ENGINE_LITELLM: Engine = "litellm"
 _MILLION = Decimal(1_000_000)
 
 
+class CapabilityFields(Protocol):
+    """A row that records a model's capabilities: a registry `Model`, a user's BYOK model."""
+
+    @property
+    def input_modalities(self) -> Sequence[str]: ...
+    @property
+    def supports_tools(self) -> bool: ...
+    @property
+    def supports_reasoning(self) -> bool: ...
+    @property
+    def context_window(self) -> int | None: ...
+    @property
+    def max_output_tokens(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a model accepts and can do; the UI offers and the server accepts only these."""
@@ -31,6 +47,17 @@ class Capabilities:
     supports_reasoning: bool = False
     context_window: int | None = None
     max_output_tokens: int | None = None
+
+    @classmethod
+    def of(cls, row: CapabilityFields) -> Capabilities:
+        """Return the capabilities a model's row records."""
+        return cls(
+            input_modalities=tuple(row.input_modalities),
+            supports_tools=row.supports_tools,
+            supports_reasoning=row.supports_reasoning,
+            context_window=row.context_window,
+            max_output_tokens=row.max_output_tokens,
+        )
 
     def accepts(self, modality: str) -> bool:
         return modality == "text" or modality in self.input_modalities
@@ -149,6 +176,20 @@ class CallTarget:
         if self.api_base:
             found.append(urlsplit(self.api_base).password or "")
         return tuple(secret for secret in found if secret)
+
+
+def parts_text(parts: Iterable[Mapping[str, Any]]) -> str:
+    """Return the text of a message's parts: its text parts joined, nothing else (reasoning,
+    files and tool calls are not text)."""
+    return "".join(part.get("text", "") for part in parts if part.get("type") == "text")
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    """A model a provider lists: its id and, when the provider gives one, a readable name."""
+
+    id: str
+    name: str
 
 
 # -- deltas -------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from models_registry.calls import (
     ProviderTimeoutError,
     ProviderUnreachableError,
     ReasoningDelta,
+    RemoteModel,
     StreamInterruptedError,
     TextDelta,
     ToolCallDelta,
@@ -63,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 Message = Mapping[str, Any]
 GEMINI_API_BASE = "https://generativelanguage.googleapis.com"
+MAX_LISTED_MODELS = 1000
 _ERROR_TEXT_LIMIT = 300
 
 
@@ -144,7 +146,8 @@ async def llm_close() -> None:
 # -- errors -------------------------------------------------------------------------------------
 
 
-def _error_message(body: bytes) -> str:
+def provider_error_detail(body: bytes) -> str:
+    """Return what a provider's error body says (its `error.message`), cut to a readable length."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -292,7 +295,7 @@ async def _stream_lean(
             if 300 <= response.status < 400:
                 raise _redirect_refused()
             if response.status >= 400:
-                detail = _error_message(await response.read())
+                detail = provider_error_detail(await response.read())
                 raise http_error(
                     response.status,
                     detail,
@@ -311,7 +314,7 @@ async def _stream_lean(
                             "The provider sent data that could not be read."
                         ) from error
                     if payload.get("error"):
-                        detail = _error_message(data)
+                        detail = provider_error_detail(data)
                         raise StreamInterruptedError(
                             f"The provider failed while answering: {detail}"
                             if detail
@@ -676,19 +679,48 @@ async def complete(
     )
 
 
+def provider_models_request(
+    *, kind: str, api_base: str | None, api_key: str | None
+) -> tuple[str, dict[str, str]]:
+    """Return the URL and headers that list a provider's models (GET)."""
+    if kind == "google":
+        url = f"{(api_base or GEMINI_API_BASE).rstrip('/')}/v1beta/models?pageSize=1000"
+        return url, ({"x-goog-api-key": api_key} if api_key else {})
+    if not api_base:
+        raise ProviderUnreachableError("The provider has no base URL configured.")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return f"{api_base.rstrip('/')}/models", headers
+
+
+def provider_models_parse(raw: bytes) -> list[RemoteModel]:
+    """Read a provider's model list (OpenAI-compatible or Gemini's), sorted by id."""
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ProviderBadRequestError("The provider's model list could not be read.") from error
+    if not isinstance(payload, dict):
+        return []
+    items = payload.get("data") or payload.get("models") or []
+    found: dict[str, RemoteModel] = {}
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        # OpenAI-compatible lists carry `id`; Gemini's carries `name` ("models/gemini-…").
+        model_id = str(item.get("id") or item.get("name") or "").removeprefix("models/")
+        if model_id and model_id not in found:
+            name = str(item.get("name") or item.get("displayName") or model_id)
+            found[model_id] = RemoteModel(id=model_id, name=name.removeprefix("models/"))
+        if len(found) >= MAX_LISTED_MODELS:
+            break
+    return sorted(found.values(), key=lambda model: model.id.lower())
+
+
 async def provider_ping(*, kind: str, api_base: str | None, api_key: str | None) -> str:
     """Check a provider's address and key by listing its models; return a short report.
 
     Raises the same typed errors as a completion would.
     """
-    if kind == "google":
-        url = f"{(api_base or GEMINI_API_BASE).rstrip('/')}/v1beta/models"
-        headers = {"x-goog-api-key": api_key} if api_key else {}
-    elif api_base:
-        url = f"{api_base.rstrip('/')}/models"
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    else:
-        raise ProviderUnreachableError("The provider has no base URL configured.")
+    url, headers = provider_models_request(kind=kind, api_base=api_base, api_key=api_key)
     timeout = aiohttp.ClientTimeout(total=settings.LLM_CONNECT_TIMEOUT_SECONDS)
     with errors_redacted(secrets=(api_key,)):
         try:
@@ -701,19 +733,15 @@ async def provider_ping(*, kind: str, api_base: str | None, api_key: str | None)
                     raise _redirect_refused()
                 raw = await response.read()
                 if response.status >= 400:
-                    raise http_error(response.status, _error_message(raw))
+                    raise http_error(response.status, provider_error_detail(raw))
         except LLMError:
             raise
         except TimeoutError as error:
             raise ProviderTimeoutError("The provider did not answer in time.") from error
         except aiohttp.ClientError as error:
             raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise ProviderBadRequestError("The provider's model list could not be read.") from error
-    models = payload.get("data") or payload.get("models") or []
-    return f"Connected: the provider lists {len(models)} model{'s' if len(models) != 1 else ''}."
+    count = len(provider_models_parse(raw))
+    return f"Connected: the provider lists {count} model{'s' if count != 1 else ''}."
 
 
 __all__ = [
@@ -727,6 +755,9 @@ __all__ = [
     "litellm_model_map",
     "llm_close",
     "llm_preload",
+    "provider_error_detail",
+    "provider_models_parse",
+    "provider_models_request",
     "provider_ping",
     "stream_collect",
     "stream_completion",

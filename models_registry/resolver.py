@@ -171,18 +171,8 @@ def _target(*, model: Model, route: ModelProvider, endpoint: ProviderEndpoint) -
         api_base=endpoint.api_base,
         api_key=endpoint.api_key,
         extra_params=dict(route.extra_params or {}),
-        capabilities=model_capabilities(model=model),
+        capabilities=Capabilities.of(model),
         pricing=route_pricing(route=route),
-    )
-
-
-def model_capabilities(*, model: Model) -> Capabilities:
-    return Capabilities(
-        input_modalities=tuple(model.input_modalities),
-        supports_tools=model.supports_tools,
-        supports_reasoning=model.supports_reasoning,
-        context_window=model.context_window,
-        max_output_tokens=model.max_output_tokens,
     )
 
 

@@ -253,31 +253,6 @@ def model_provider_set_default(*, route: ModelProvider) -> ModelProvider:
     return route
 
 
-@registry_write
-def model_provider_set_enabled(*, route: ModelProvider, enabled: bool) -> ModelProvider:
-    """Enable or disable one route, keeping exactly one default among the enabled ones."""
-    with transaction.atomic():
-        siblings = list(
-            ModelProvider.objects.select_for_update()
-            .filter(model_id=route.model_id)
-            .order_by("provider__name")
-        )
-        ModelProvider.objects.filter(pk=route.pk).update(
-            enabled=enabled,
-            is_default=route.is_default and enabled,
-            admin_edited=True,
-            updated_at=timezone.now(),
-        )
-        others = [row for row in siblings if row.pk != route.pk and row.enabled]
-        has_default = any(row.is_default for row in others) or (enabled and route.is_default)
-        if not has_default:
-            heir = others[0] if others else (route if enabled else None)
-            if heir is not None:
-                ModelProvider.objects.filter(pk=heir.pk).update(is_default=True)
-    route.refresh_from_db()
-    return route
-
-
 # -- catalog ------------------------------------------------------------------------------------
 
 
