@@ -263,6 +263,104 @@ def _lean_body(
     return body
 
 
+@dataclass
+class _LeanStream:
+    """What a lean stream has said so far, for deciding how it ended."""
+
+    started: bool = False  # a delta was yielded: a broken connection now interrupts an answer
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    done: bool = False  # `[DONE]` came
+
+
+def _lean_headers(target: CallTarget) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if target.api_key:
+        headers["Authorization"] = f"Bearer {target.api_key}"
+    return headers
+
+
+async def _lean_refuse_failed(response: aiohttp.ClientResponse) -> None:
+    """Raise the typed error for a redirect or an error status; return for a stream."""
+    if 300 <= response.status < 400:
+        raise _redirect_refused()
+    if response.status >= 400:
+        detail = provider_error_detail(await response.read())
+        raise http_error(
+            response.status,
+            detail,
+            retry_after=_retry_after(response.headers.get("Retry-After")),
+        )
+
+
+def _lean_choice_deltas(choice: Mapping[str, Any], stream: _LeanStream) -> list[Delta]:
+    """The deltas of the first choice of one chunk (other choices are not asked for)."""
+    if choice.get("index", 0) != 0:
+        return []
+    delta = choice.get("delta") or {}
+    deltas: list[Delta] = []
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    if reasoning:
+        deltas.append(ReasoningDelta(reasoning))
+    if delta.get("content"):
+        deltas.append(TextDelta(delta["content"]))
+    for call in delta.get("tool_calls") or ():
+        function = call.get("function") or {}
+        deltas.append(
+            ToolCallDelta(
+                index=int(call.get("index") or 0),
+                id=call.get("id"),
+                name=function.get("name"),
+                arguments=function.get("arguments") or "",
+            )
+        )
+    if choice.get("finish_reason"):
+        stream.finish_reason = choice["finish_reason"]
+    stream.started = stream.started or bool(deltas)
+    return deltas
+
+
+def _lean_event_deltas(data: bytes, stream: _LeanStream) -> list[Delta]:
+    """Read one event's data: its deltas; `[DONE]`, usage and the finish go to `stream`."""
+    if data == b"[DONE]":
+        stream.done = True
+        return []
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise StreamInterruptedError("The provider sent data that could not be read.") from error
+    if payload.get("error"):
+        detail = provider_error_detail(data)
+        raise StreamInterruptedError(
+            f"The provider failed while answering: {detail}"
+            if detail
+            else "The provider failed while answering."
+        )
+    deltas = [
+        delta
+        for choice in payload.get("choices") or ()
+        for delta in _lean_choice_deltas(choice, stream)
+    ]
+    if payload.get("usage"):
+        stream.usage = _usage_from(payload["usage"])
+    return deltas
+
+
+def _lean_transport_error(error: Exception, *, started: bool, idle_timeout: float) -> LLMError:
+    """The typed error for a connection that failed, timed out or broke off."""
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
+        return ProviderTimeoutError(f"The provider sent nothing for {idle_timeout:g} seconds.")
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return StreamInterruptedError("The provider's answer broke off.")
+    if isinstance(error, aiohttp.ClientConnectorError):
+        if isinstance(error.os_error, AddressRefusedError):
+            return ProviderUnreachableError(str(error.os_error))
+        return ProviderUnreachableError(f"The provider cannot be reached: {error}")
+    if started:
+        return StreamInterruptedError("The connection to the provider broke.")
+    return ProviderUnreachableError(f"The provider cannot be reached: {error}")
+
+
 async def _stream_lean(
     *,
     target: CallTarget,
@@ -272,102 +370,41 @@ async def _stream_lean(
 ) -> AsyncGenerator[Delta, None]:
     if not target.api_base:
         raise ProviderUnreachableError("The provider has no base URL configured.")
-    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-    if target.api_key:
-        headers["Authorization"] = f"Bearer {target.api_key}"
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=settings.LLM_CONNECT_TIMEOUT_SECONDS, sock_read=idle_timeout
     )
     body = orjson.dumps(_lean_body(target=target, messages=messages, options=options))
-    started = False
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    done = False
+    stream = _LeanStream()
     try:
         async with _session(target.connect_guard).post(
             f"{target.api_base.rstrip('/')}/chat/completions",
             data=body,
-            headers=headers,
+            headers=_lean_headers(target),
             timeout=timeout,
             # A redirect could point a user's endpoint at an internal address; never follow.
             allow_redirects=False,
         ) as response:
-            if 300 <= response.status < 400:
-                raise _redirect_refused()
-            if response.status >= 400:
-                detail = provider_error_detail(await response.read())
-                raise http_error(
-                    response.status,
-                    detail,
-                    retry_after=_retry_after(response.headers.get("Retry-After")),
-                )
+            await _lean_refuse_failed(response)
             parser = SSEParser()
             async for chunk in response.content.iter_any():
                 for data in parser.feed(chunk):
-                    if data == b"[DONE]":
-                        done = True
+                    for delta in _lean_event_deltas(data, stream):
+                        yield delta
+                    if stream.done:
                         break
-                    try:
-                        payload = orjson.loads(data)
-                    except orjson.JSONDecodeError as error:
-                        raise StreamInterruptedError(
-                            "The provider sent data that could not be read."
-                        ) from error
-                    if payload.get("error"):
-                        detail = provider_error_detail(data)
-                        raise StreamInterruptedError(
-                            f"The provider failed while answering: {detail}"
-                            if detail
-                            else "The provider failed while answering."
-                        )
-                    for choice in payload.get("choices") or ():
-                        if choice.get("index", 0) != 0:
-                            continue
-                        delta = choice.get("delta") or {}
-                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                        if reasoning:
-                            started = True
-                            yield ReasoningDelta(reasoning)
-                        content = delta.get("content")
-                        if content:
-                            started = True
-                            yield TextDelta(content)
-                        for call in delta.get("tool_calls") or ():
-                            function = call.get("function") or {}
-                            started = True
-                            yield ToolCallDelta(
-                                index=int(call.get("index") or 0),
-                                id=call.get("id"),
-                                name=function.get("name"),
-                                arguments=function.get("arguments") or "",
-                            )
-                        if choice.get("finish_reason"):
-                            finish_reason = choice["finish_reason"]
-                    if payload.get("usage"):
-                        usage = _usage_from(payload["usage"])
-                if done:
+                if stream.done:
                     break
     except LLMError:
         raise
-    except (TimeoutError, aiohttp.ServerTimeoutError) as error:
-        raise ProviderTimeoutError(
-            f"The provider sent nothing for {idle_timeout:g} seconds."
+    except (TimeoutError, aiohttp.ClientError) as error:
+        raise _lean_transport_error(
+            error, started=stream.started, idle_timeout=idle_timeout
         ) from error
-    except aiohttp.ClientPayloadError as error:
-        raise StreamInterruptedError("The provider's answer broke off.") from error
-    except aiohttp.ClientConnectorError as error:
-        if isinstance(error.os_error, AddressRefusedError):
-            raise ProviderUnreachableError(str(error.os_error)) from error
-        raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
-    except aiohttp.ClientError as error:
-        if started:
-            raise StreamInterruptedError("The connection to the provider broke.") from error
-        raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
-    if finish_reason is None and not done:
+    if stream.finish_reason is None and not stream.done:
         raise StreamInterruptedError("The provider's answer broke off.")
-    if usage is not None:
-        yield UsageDelta(usage)
-    yield FinishDelta(finish_reason or "stop")
+    if stream.usage is not None:
+        yield UsageDelta(stream.usage)
+    yield FinishDelta(stream.finish_reason or "stop")
 
 
 # -- the LiteLLM engine -------------------------------------------------------------------------
