@@ -128,6 +128,20 @@ def byok_endpoint_delete(*, endpoint: UserCustomProvider) -> None:
     endpoint.delete()
 
 
+def _clean_provider_model_id(provider_model_id: str) -> str:
+    provider_model_id = provider_model_id.strip()
+    limit = UserByokModel._meta.get_field("provider_model_id").max_length
+    if not provider_model_id:
+        raise ByokInputError("Enter the model's id.", field="provider_model_id")
+    if not _PROVIDER_MODEL_ID.match(provider_model_id) or len(provider_model_id) > limit:  # type: ignore[operator]
+        raise ByokInputError(
+            "A model id is the provider's name for it, such as gpt-5.2 or llama3.1:8b "
+            f"(letters, digits and . _ : / @ + -, at most {limit} characters).",
+            field="provider_model_id",
+        )
+    return provider_model_id
+
+
 def byok_model_add(
     *,
     user: User,
@@ -147,18 +161,8 @@ def byok_model_add(
     source_owner = key.user_id if key is not None else endpoint.user_id  # type: ignore[union-attr]
     if source_owner != user.id:
         raise ByokInputError("Choose where the model is served from.")
-    provider_model_id = provider_model_id.strip()
-    limit = UserByokModel._meta.get_field("provider_model_id").max_length
-    if not provider_model_id:
-        raise ByokInputError("Enter the model's id.", field="provider_model_id")
-    if not _PROVIDER_MODEL_ID.match(provider_model_id) or len(provider_model_id) > limit:  # type: ignore[operator]
-        raise ByokInputError(
-            "A model id is the provider's name for it, such as gpt-5.2 or llama3.1:8b "
-            f"(letters, digits and . _ : / @ + -, at most {limit} characters).",
-            field="provider_model_id",
-        )
-    unknown = set(input_modalities) - {choice.value for choice in Modality}
-    if unknown:
+    provider_model_id = _clean_provider_model_id(provider_model_id)
+    if set(input_modalities) - {choice.value for choice in Modality}:
         raise ByokInputError("Choose inputs from the list.", field="input_modalities")
     for number in (context_window, max_output_tokens):
         if number is not None and not 0 < number < 2**31:
