@@ -1,3 +1,5 @@
+"""The accounts app: people (accounts and guests); its ready() connects the login receiver."""
+
 from django.apps import AppConfig
 
 

@@ -1,4 +1,4 @@
-"""Template context every page needs: who is acting and their tier."""
+"""Template context every page needs: who is acting, and whether they are a guest."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any, cast
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from accounts.services import actor_get
-from models_registry.selectors import tier_for_user
+from accounts.selectors import actor_get
 from vero.http import VeroRequest
 
 
@@ -19,5 +18,4 @@ def actor(request: HttpRequest) -> dict[str, Any]:
     return {
         "actor": SimpleLazyObject(lambda: actor_get(vero_request)),
         "is_guest": vero_request.guest is not None,
-        "tier": SimpleLazyObject(lambda: tier_for_user(user=actor_get(vero_request))),
     }

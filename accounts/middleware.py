@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 
 from accounts.guests import guest_cookie_clear, guest_cookie_set, guest_session_from_cookie
+from vero.http import VeroRequest
 
 
 class GuestMiddleware(MiddlewareMixin):
@@ -17,11 +20,12 @@ class GuestMiddleware(MiddlewareMixin):
     """
 
     def process_request(self, request: HttpRequest) -> None:
-        request.guest = None  # type: ignore[attr-defined]
-        request.guest_cookie_clear = False  # type: ignore[attr-defined]
+        vero_request = cast(VeroRequest, request)  # what this method makes of it
+        vero_request.guest = None
+        vero_request.guest_cookie_clear = False
         if request.user.is_authenticated:
             return
-        request.guest = guest_session_from_cookie(  # type: ignore[attr-defined]
+        vero_request.guest = guest_session_from_cookie(
             request.COOKIES.get(settings.GUEST_COOKIE_NAME)
         )
 

@@ -4,7 +4,7 @@ service at once."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from allauth.account.models import EmailAddress
 from allauth.account.signals import email_confirmed
@@ -15,6 +15,7 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from accounts.services import guest_upgrade, user_admin_bootstrap
+from vero.http import VeroRequest
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ def _on_login(sender: Any, request: HttpRequest | None, user: User, **kwargs: An
             request, "We could not move your guest chats yet; they will move on your next login."
         )
         return
-    request.guest = None  # type: ignore[attr-defined]
-    request.guest_cookie_clear = True  # type: ignore[attr-defined]
+    vero_request = cast(VeroRequest, request)  # GuestMiddleware set `guest` on it
+    vero_request.guest = None
+    vero_request.guest_cookie_clear = True
 
 
 @receiver(email_confirmed, dispatch_uid="accounts.on_email_confirmed")

@@ -1,10 +1,16 @@
-"""Reads about people that pages and forms need."""
+"""Reads about people that pages and forms need, and who is acting on a request.
+
+Who is acting is read without a query when it can be: the logged-in account, or a guest's row
+that an earlier read of this request kept (`actor_guest_remember`). Creating a guest's row is
+a write: `accounts.services.actor_ensure`.
+"""
 
 from __future__ import annotations
 
 from allauth.account.models import EmailAddress
 
 from accounts.models import User
+from vero.http import VeroRequest
 
 
 def administrator_exists() -> bool:
@@ -22,3 +28,25 @@ def email_held_by_another_user(*, email: str, user: User) -> bool:
         User.objects.filter(email__iexact=email).exclude(id=user.id).exists()
         or EmailAddress.objects.filter(email__iexact=email).exclude(user_id=user.id).exists()
     )
+
+
+def actor_get(request: VeroRequest) -> User | None:
+    """Return who is acting: the logged-in account, the guest's row if it exists, or None."""
+    known = actor_known(request)
+    if known is not None or request.guest is None:
+        return known
+    cached = User.objects.filter(id=request.guest.id, is_guest=True).first()
+    request._guest_user = cached
+    return cached
+
+
+def actor_known(request: VeroRequest) -> User | None:
+    """Return who is acting when that needs no query: the account, or a guest row read before."""
+    if request.user.is_authenticated:
+        return request.user
+    return getattr(request, "_guest_user", None)
+
+
+def actor_guest_remember(request: VeroRequest, user: User) -> None:
+    """Keep the guest's row that a query already brought (e.g. with their chat)."""
+    request._guest_user = user

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from accounts.selectors import actor_get
 from vero.http import VeroRequest
 
 logger = logging.getLogger(__name__)
@@ -36,28 +37,6 @@ def guest_mover_register(name: str) -> Callable[[GuestMover], GuestMover]:
     return register
 
 
-def actor_get(request: VeroRequest) -> User | None:
-    """Return who is acting: the logged-in account, the guest's row if it exists, or None."""
-    known = actor_known(request)
-    if known is not None or request.guest is None:
-        return known
-    cached = User.objects.filter(id=request.guest.id, is_guest=True).first()
-    request._guest_user = cached  # type: ignore[attr-defined]
-    return cached
-
-
-def actor_known(request: VeroRequest) -> User | None:
-    """Return who is acting when that needs no query: the account, or a guest row read before."""
-    if request.user.is_authenticated:
-        return request.user
-    return getattr(request, "_guest_user", None)
-
-
-def actor_guest_remember(request: VeroRequest, user: User) -> None:
-    """Keep the guest's row that a query already brought (e.g. with their chat)."""
-    request._guest_user = user  # type: ignore[attr-defined]
-
-
 def actor_ensure(request: VeroRequest) -> User:
     """Return who is acting, creating the guest's row now: guests exist from their first write."""
     actor = actor_get(request)
@@ -75,7 +54,7 @@ def actor_ensure(request: VeroRequest) -> User:
         request.guest.id = uuid.uuid4()
         request.guest.issue_cookie = True
         actor = User.objects.create(id=request.guest.id, is_guest=True)
-    request._guest_user = actor  # type: ignore[attr-defined]
+    request._guest_user = actor
     return actor
 
 

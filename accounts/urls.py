@@ -1,3 +1,5 @@
+"""The account pages allauth does not provide (preferences) or that replace one of its own."""
+
 from django.urls import path
 
 from accounts import views

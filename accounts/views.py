@@ -12,8 +12,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import PreferencesForm
-from accounts.selectors import email_held_by_another_user
-from accounts.services import actor_ensure, actor_get, user_preferences_update
+from accounts.selectors import actor_get, email_held_by_another_user
+from accounts.services import actor_ensure, user_preferences_update
 from vero.http import AuthedRequest, VeroRequest
 
 
@@ -25,7 +25,7 @@ def preferences(request: VeroRequest) -> HttpResponse:
         if form.is_valid():
             user_preferences_update(user=actor_ensure(request), **form.cleaned_data)
             messages.success(request, "Preferences saved.")
-            if request.htmx:  # type: ignore[attr-defined]
+            if request.htmx:
                 return render(request, "accounts/preferences.html#preferences-form", {"form": form})
             return redirect("preferences")
         status = 422
@@ -33,7 +33,7 @@ def preferences(request: VeroRequest) -> HttpResponse:
         form = PreferencesForm(instance=current)
         status = 200
     template = "accounts/preferences.html"
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         template += "#preferences-form"
     return render(request, template, {"form": form}, status=status)
 

@@ -1,3 +1,6 @@
+"""The byok app; its ready() plugs users' own models into the resolver and registers the
+guest mover of their keys, endpoints and models."""
+
 from django.apps import AppConfig
 
 

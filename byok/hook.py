@@ -11,14 +11,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from byok.models import UserByokModel
-from byok.selectors import (
-    byok_model_capabilities,
-    byok_model_find,
-    byok_model_options,
-    platform_base_url,
-)
+from byok.selectors import byok_model_find, byok_model_options, platform_base_url
 from byok.urlguard import UnsafeURLError, guard_policy, url_guard_check
-from models_registry.calls import KIND_ENGINE, CallTarget, Pricing
+from models_registry.calls import KIND_ENGINE, CallTarget, Capabilities, Pricing
 from models_registry.models import ProviderKind
 from models_registry.resolver import ProviderMissingKeyError, ResolutionError, UnknownModelError
 from vero.lib.secrets import SecretDecryptError, secret_decrypt
@@ -30,10 +25,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class EndpointRefusedError(ResolutionError):
-    """The user's endpoint now resolves to an address this server may not reach."""
+class EndpointUnsafeError(ResolutionError):
+    """The user's endpoint, checked again at call time, leads where this server may not reach
+    (its name may resolve elsewhere than when it was saved)."""
 
-    code = "endpoint_refused"
+    code = "endpoint_unsafe"
+    default_message = "Your endpoint cannot be used: this server may not reach its address."
 
 
 def _decrypt(token: str, *, model: UserByokModel, what: str) -> str:
@@ -55,7 +52,7 @@ def byok_call_target(*, model: UserByokModel) -> CallTarget:
             # Checked against what the host resolves to now, not when it was saved.
             url_guard_check(endpoint.base_url)
         except UnsafeURLError as error:
-            raise EndpointRefusedError(
+            raise EndpointUnsafeError(
                 f"Your endpoint {endpoint.name} cannot be used: {error.message}",
                 model_id=model.model_id,
             ) from error
@@ -80,7 +77,7 @@ def byok_call_target(*, model: UserByokModel) -> CallTarget:
         provider_model=model.provider_model_id,
         api_base=api_base,
         api_key=api_key,
-        capabilities=byok_model_capabilities(model=model),
+        capabilities=Capabilities.of(model),
         pricing=Pricing(),  # the user's provider bills them; we do not know their prices
         # A custom endpoint's name is checked again by every connection the call makes.
         connect_guard=guard_policy() if model.endpoint is not None else None,

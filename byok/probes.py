@@ -10,10 +10,10 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 
 from byok.models import UserCustomProvider, UserProviderKey
-from byok.remote import RemoteModel, models_list_remote
+from byok.remote import models_list_remote
 from byok.selectors import platform_base_url
 from byok.urlguard import guard_policy
-from models_registry.calls import LLMError
+from models_registry.calls import LLMError, RemoteModel
 from vero.lib.secrets import SecretDecryptError, secret_decrypt
 
 

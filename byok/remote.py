@@ -1,19 +1,18 @@
 """Our own small requests to a user's provider: list its models, check that it answers.
 
-Chat completions go through `models_registry.llm`; this module only lists models, which
-`llm.provider_ping` counts but does not return. Requests to custom endpoints are guarded
-(urlguard): the URL is checked before each hop, the connector checks every address it
-connects to, and redirects are followed by hand, each target checked like the first URL.
+Chat completions go through `models_registry.llm`, which also builds a model list's request
+and reads its answer (`provider_models_request`, `provider_models_parse`, shared with the
+admin's `provider_ping`). What this module adds is a user's endpoint's guard (urlguard): the
+URL is checked before each hop, the connector checks every address it connects to, and
+redirects are followed by hand, each target checked like the first URL.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-import orjson
 from django.conf import settings
 
 from byok.urlguard import (
@@ -28,59 +27,26 @@ from models_registry.calls import (
     ProviderBadRequestError,
     ProviderTimeoutError,
     ProviderUnreachableError,
+    RemoteModel,
     errors_redacted,
 )
-from models_registry.llm import GEMINI_API_BASE, _error_message, http_error
+from models_registry.llm import (
+    http_error,
+    provider_error_detail,
+    provider_models_parse,
+    provider_models_request,
+)
 
 MAX_REDIRECTS = 3
 MAX_BODY_BYTES = 4 * 1024 * 1024
-MAX_MODELS = 1000
 
 
-@dataclass(frozen=True)
-class RemoteModel:
-    """A model a provider lists: its id and, when the provider gives one, a readable name."""
+class EndpointRequestRefusedError(LLMError):
+    """The URL guard refused a request of ours (listing models) to the endpoint or to one of
+    its redirects; a refusal at call time is `byok.hook.EndpointUnsafeError`."""
 
-    id: str
-    name: str
-
-
-class EndpointRefusedError(LLMError):
-    """The URL guard refused the endpoint or one of its redirects."""
-
-    code = "endpoint_refused"
-
-
-def _models_request(*, kind: str, base_url: str | None, api_key: str | None) -> tuple[str, dict]:
-    if kind == "google":
-        url = f"{(base_url or GEMINI_API_BASE).rstrip('/')}/v1beta/models?pageSize=1000"
-        return url, ({"x-goog-api-key": api_key} if api_key else {})
-    if not base_url:
-        raise ProviderUnreachableError("The provider has no base URL configured.")
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return f"{base_url.rstrip('/')}/models", headers
-
-
-def _parse_models(raw: bytes) -> list[RemoteModel]:
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise ProviderBadRequestError("The provider's model list could not be read.") from error
-    if not isinstance(payload, dict):
-        return []
-    items = payload.get("data") or payload.get("models") or []
-    found: dict[str, RemoteModel] = {}
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict):
-            continue
-        # OpenAI-compatible lists carry `id`; Gemini's carries `name` ("models/gemini-…").
-        model_id = str(item.get("id") or item.get("name") or "").removeprefix("models/")
-        if model_id and model_id not in found:
-            name = str(item.get("name") or item.get("displayName") or model_id)
-            found[model_id] = RemoteModel(id=model_id, name=name.removeprefix("models/"))
-        if len(found) >= MAX_MODELS:
-            break
-    return sorted(found.values(), key=lambda model: model.id.lower())
+    code = "endpoint_request_refused"
+    default_message = "This server may not reach the endpoint's address."
 
 
 async def _get(
@@ -101,7 +67,7 @@ async def _get(
             if len(raw) > MAX_BODY_BYTES:
                 raise ProviderBadRequestError("The provider's model list is too large.")
             if response.status >= 400:
-                raise http_error(response.status, _error_message(raw))
+                raise http_error(response.status, provider_error_detail(raw))
             return raw
     raise ProviderBadRequestError("The provider redirected too many times.")
 
@@ -117,7 +83,7 @@ async def models_list_remote(
 
     `policy` None means a platform provider's address, set by an admin and not guarded.
     """
-    url, headers = _models_request(kind=kind, base_url=base_url, api_key=api_key)
+    url, headers = provider_models_request(kind=kind, api_base=base_url, api_key=api_key)
     timeout = aiohttp.ClientTimeout(total=settings.LLM_CONNECT_TIMEOUT_SECONDS)
     connector = aiohttp.TCPConnector(
         resolver=GuardedResolver(policy=policy) if policy is not None else None,
@@ -129,13 +95,13 @@ async def models_list_remote(
             async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
                 raw = await _get(session, url, headers, policy)
         except UnsafeURLError as error:
-            raise EndpointRefusedError(error.message) from error
+            raise EndpointRequestRefusedError(error.message) from error
         except aiohttp.ClientConnectorError as error:
             if isinstance(error.os_error, UnsafeAddressError):
-                raise EndpointRefusedError(str(error.os_error)) from error
+                raise EndpointRequestRefusedError(str(error.os_error)) from error
             raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
         except TimeoutError as error:
             raise ProviderTimeoutError("The provider did not answer in time.") from error
         except aiohttp.ClientError as error:
             raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
-    return _parse_models(raw)
+    return provider_models_parse(raw)

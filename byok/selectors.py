@@ -111,28 +111,8 @@ def registry_capabilities(*, kind: str, provider_model_ids: list[str]) -> dict[s
     ).select_related("model")
     found: dict[str, Capabilities] = {}
     for route in routes:
-        model = route.model
-        found.setdefault(
-            route.provider_model_id,
-            Capabilities(
-                input_modalities=tuple(model.input_modalities),
-                supports_tools=model.supports_tools,
-                supports_reasoning=model.supports_reasoning,
-                context_window=model.context_window,
-                max_output_tokens=model.max_output_tokens,
-            ),
-        )
+        found.setdefault(route.provider_model_id, Capabilities.of(route.model))
     return found
-
-
-def byok_model_capabilities(*, model: UserByokModel) -> Capabilities:
-    return Capabilities(
-        input_modalities=tuple(model.input_modalities),
-        supports_tools=model.supports_tools,
-        supports_reasoning=model.supports_reasoning,
-        context_window=model.context_window,
-        max_output_tokens=model.max_output_tokens,
-    )
 
 
 def byok_model_options(*, user: User | None) -> list[ModelOption]:
@@ -154,7 +134,7 @@ def byok_model_options(*, user: User | None) -> list[ModelOption]:
                 display_name=model.display_name,
                 creator_slug=group_slug,
                 creator_name=group_name,
-                capabilities=byok_model_capabilities(model=model),
+                capabilities=Capabilities.of(model),
                 byok=True,
             )
         )

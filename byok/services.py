@@ -25,6 +25,7 @@ from byok.models import (
 )
 from byok.urlguard import UnsafeURLError, url_guard_check
 from models_registry.models import Modality
+from vero.errors import ErrorKind, VeroError
 from vero.lib.secrets import secret_encrypt, secret_last_four
 
 logger = logging.getLogger(__name__)
@@ -33,12 +34,15 @@ _KEY_MAX_LENGTH = 1000
 _PROVIDER_MODEL_ID = re.compile(PROVIDER_MODEL_ID_PATTERN)
 
 
-class ByokInputError(ValueError):
-    """Input a user can fix; the message says how, and nothing was changed."""
+class ByokInputError(VeroError):
+    """Input a user can fix; the message says how, and `field` which input it is about."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    code = "byok_invalid_input"
+    kind = ErrorKind.INVALID
+    default_message = "Check what you entered."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.field = field
 
 
@@ -124,6 +128,20 @@ def byok_endpoint_delete(*, endpoint: UserCustomProvider) -> None:
     endpoint.delete()
 
 
+def _clean_provider_model_id(provider_model_id: str) -> str:
+    provider_model_id = provider_model_id.strip()
+    limit = UserByokModel._meta.get_field("provider_model_id").max_length
+    if not provider_model_id:
+        raise ByokInputError("Enter the model's id.", field="provider_model_id")
+    if not _PROVIDER_MODEL_ID.match(provider_model_id) or len(provider_model_id) > limit:  # type: ignore[operator]
+        raise ByokInputError(
+            "A model id is the provider's name for it, such as gpt-5.2 or llama3.1:8b "
+            f"(letters, digits and . _ : / @ + -, at most {limit} characters).",
+            field="provider_model_id",
+        )
+    return provider_model_id
+
+
 def byok_model_add(
     *,
     user: User,
@@ -143,18 +161,8 @@ def byok_model_add(
     source_owner = key.user_id if key is not None else endpoint.user_id  # type: ignore[union-attr]
     if source_owner != user.id:
         raise ByokInputError("Choose where the model is served from.")
-    provider_model_id = provider_model_id.strip()
-    limit = UserByokModel._meta.get_field("provider_model_id").max_length
-    if not provider_model_id:
-        raise ByokInputError("Enter the model's id.", field="provider_model_id")
-    if not _PROVIDER_MODEL_ID.match(provider_model_id) or len(provider_model_id) > limit:  # type: ignore[operator]
-        raise ByokInputError(
-            "A model id is the provider's name for it, such as gpt-5.2 or llama3.1:8b "
-            f"(letters, digits and . _ : / @ + -, at most {limit} characters).",
-            field="provider_model_id",
-        )
-    unknown = set(input_modalities) - {choice.value for choice in Modality}
-    if unknown:
+    provider_model_id = _clean_provider_model_id(provider_model_id)
+    if set(input_modalities) - {choice.value for choice in Modality}:
         raise ByokInputError("Choose inputs from the list.", field="input_modalities")
     for number in (context_window, max_output_tokens):
         if number is not None and not 0 < number < 2**31:

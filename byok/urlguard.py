@@ -23,6 +23,7 @@ from aiohttp.resolver import DefaultResolver
 from django.conf import settings
 
 from models_registry.calls import AddressRefusedError
+from vero.errors import ErrorKind, VeroError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -51,12 +52,12 @@ PRIVATE_NETWORKS: tuple[IPNetwork, ...] = tuple(
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class UnsafeURLError(ValueError):
+class UnsafeURLError(VeroError):
     """A URL may not be called from this server; the message says why, in plain words."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "unsafe_url"
+    kind = ErrorKind.INVALID
+    default_message = "This URL may not be called from this server."
 
 
 class UnsafeAddressError(AddressRefusedError):

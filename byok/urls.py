@@ -1,3 +1,5 @@
+"""The Keys & endpoints page and its actions (one URL per action)."""
+
 from django.urls import path
 
 from byok import views

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from accounts.services import actor_ensure, actor_get
+from accounts.selectors import actor_get
+from accounts.services import actor_ensure
 from byok import probes
 from byok.forms import EndpointForm, KeyForm, ModelAddForm
 from byok.models import PLATFORM_KIND_CHOICES, PLATFORM_KINDS, UserCustomProvider, UserProviderKey
-from byok.remote import RemoteModel
 from byok.selectors import (
     byok_endpoint_get_for_user,
     byok_endpoints_for_user,
@@ -38,14 +37,12 @@ from byok.services import (
     byok_model_add,
     byok_model_delete,
 )
-from models_registry.calls import LLMError
+from models_registry.calls import LLMError, RemoteModel
+from vero.errors import http_status
+from vero.forms import form_first_error
 from vero.http import VeroRequest
 
 TEMPLATE = "byok/keys.html"
-
-
-def _first_error(form: forms.Form) -> str:
-    return str(next(iter(form.errors.values()))[0])
 
 
 def _context(user: User | None, **extra: Any) -> dict[str, Any]:
@@ -66,14 +63,14 @@ def _panel(
     request: VeroRequest, *, status: int = 200, notice: str = "", error: str = "", **extra: Any
 ) -> HttpResponse:
     """Render the panel (htmx) or the whole page, showing `notice` or `error`."""
-    template = TEMPLATE + ("#byok-panel" if request.htmx else "")  # type: ignore[attr-defined]
+    template = TEMPLATE + ("#byok-panel" if request.htmx else "")
     context = _context(actor_get(request), notice=notice, error=error, **extra)
     return render(request, template, context, status=status)
 
 
 def _done(request: VeroRequest, notice: str) -> HttpResponse:
     """Answer a successful write: the fresh panel for htmx, else back to the page."""
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return _panel(request, notice=notice)
     messages.success(request, notice)
     return redirect("byok_settings")
@@ -101,14 +98,14 @@ def byok_settings(request: VeroRequest) -> HttpResponse:
 def key_set(request: VeroRequest) -> HttpResponse:
     form = KeyForm(request.POST)
     if not form.is_valid():
-        return _panel(request, status=400, error=_first_error(form))
+        return _panel(request, status=400, error=form_first_error(form))
     provider = form.cleaned_data["provider"]
     try:
         byok_key_set(
             user=actor_ensure(request), provider=provider, api_key=form.cleaned_data["api_key"]
         )
     except ByokInputError as error:
-        return _panel(request, status=400, error=error.message)
+        return _panel(request, status=http_status(error), error=error.message)
     return _done(request, f"Your {_label(provider)} key is saved.")
 
 
@@ -155,7 +152,7 @@ def _model_add(
 ) -> HttpResponse:
     form = ModelAddForm(request.POST)
     if not form.is_valid():
-        return _panel(request, status=400, error=_first_error(form))
+        return _panel(request, status=400, error=form_first_error(form))
     data = form.cleaned_data
     try:
         model = byok_model_add(
@@ -171,7 +168,7 @@ def _model_add(
             max_output_tokens=data["max_output_tokens"],
         )
     except ByokInputError as error:
-        return _panel(request, status=400, error=error.message)
+        return _panel(request, status=http_status(error), error=error.message)
     return _done(request, f"{model.display_name} is added to your models.")
 
 
@@ -195,7 +192,7 @@ def key_models(request: VeroRequest, provider: str) -> HttpResponse:
 def endpoint_create(request: VeroRequest) -> HttpResponse:
     form = EndpointForm(request.POST)
     if not form.is_valid():
-        return _panel(request, status=400, error=_first_error(form), endpoint_form=form)
+        return _panel(request, status=400, error=form_first_error(form), endpoint_form=form)
     data = form.cleaned_data
     try:
         endpoint = byok_endpoint_create(
@@ -207,7 +204,7 @@ def endpoint_create(request: VeroRequest) -> HttpResponse:
         )
     except ByokInputError as error:
         # The form comes back filled in (but for the key, never rendered back) to be fixed.
-        return _panel(request, status=400, error=error.message, endpoint_form=form)
+        return _panel(request, status=http_status(error), error=error.message, endpoint_form=form)
     return _done(request, f"{endpoint.name} is added; list its models to use them.")
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from accounts.services import actor_get
+from accounts.selectors import actor_get
 from chats.selectors import chat_list_page
 from ratelimit.selectors import ratelimit_status
 from vero.http import VeroRequest

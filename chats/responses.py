@@ -19,8 +19,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 
 from accounts.models import User
-from accounts.selectors import administrator_exists
-from accounts.services import actor_get
+from accounts.selectors import actor_get, administrator_exists
 from chats.models import Chat, Message
 from chats.selectors import (
     ChatWindow,
@@ -53,7 +52,7 @@ def error_response(
     response = render(request, "chats/_error.html", {"error": message}, status=status)
     for name, value in headers.items():
         response[name] = value
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         # Show it in the composer's error slot whatever the request's own target was.
         response["HX-Retarget"] = "#composer-error"
         response["HX-Reswap"] = "innerHTML"
@@ -168,7 +167,7 @@ def changed_response(request: VeroRequest, chat: Chat, *, below: uuid.UUID | Non
     """After a change: the conversation below message `below` (None: from the first message),
     which the page puts after that message in place of what followed it. A page that missed
     another change, or an anchor no longer shown, gets the whole body."""
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not request.htmx:
         return redirect("chat_detail", chat.id)
     seen = seen_version(request)
     window = None
@@ -187,7 +186,7 @@ def changed_response(request: VeroRequest, chat: Chat, *, below: uuid.UUID | Non
 
 def goto_response(request: VeroRequest, url: str) -> HttpResponse:
     """Go to another page: htmx follows `HX-Redirect`, a plain form the redirect."""
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
         return response

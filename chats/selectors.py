@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import actor_guest_remember, actor_known
+from accounts.selectors import actor_guest_remember, actor_known
 from chats.models import Chat, Message
 from chats.route_selectors import WindowSlice, route_window
 from chats.services import TITLE_TIMEOUT_SECONDS, title_fallback

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.services import actor_get
+from accounts.selectors import actor_get
 from chats.compare import versions_diff
 from chats.fork_services import chat_fork
 from chats.forms import EditForm, RegenerateForm

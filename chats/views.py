@@ -12,7 +12,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.services import actor_ensure, actor_get
+from accounts.selectors import actor_get
+from accounts.services import actor_ensure
 from chats.forms import RenameForm, SendForm
 from chats.responses import (
     admitted_response,
@@ -47,7 +48,7 @@ def chat_new(request: VeroRequest) -> HttpResponse:
 def chat_detail(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     chat = chat_get_for_request(request, chat_id=chat_id)
     template = "chats/chat.html"
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         part = "chat-body" if request.GET.get("part") == "body" else "chat-main"
         template += f"#{part}"
     return render(request, template, chat_context(request, chat))
@@ -98,7 +99,7 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
 
 
 def _sent_response(request: VeroRequest, turn: Turn) -> HttpResponse:
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not request.htmx:
         return redirect("chat_detail", turn.chat.id)
     if turn.reshow:  # the page did not show the chat as it is: it shows it again, with the turn
         return chat_body_response(request, turn.chat)
@@ -133,7 +134,7 @@ def message_retry_view(
     answered = answer_retry(user=user, chat=chat, message=failed)
     if answered.error is not None:
         response = refusal_response(request, answered.error)
-    elif not request.htmx:  # type: ignore[attr-defined]
+    elif not request.htmx:
         return redirect("chat_detail", chat.id)
     else:
         assert answered.answer is not None
@@ -155,7 +156,7 @@ def chat_rename_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     if not form.is_valid():
         return form_error_response(request, form)
     chat_rename(chat=chat, title=form.cleaned_data["title"])
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not request.htmx:
         return redirect("chat_detail", chat.id)
     response = render(request, "chats/chat.html#chat-title-update", {"chat": chat})
     response["HX-Trigger"] = "chats-changed"
@@ -180,7 +181,7 @@ def chat_delete_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     if request.method == "GET":
         return render(request, "chats/delete.html", {"chat": chat})
     chat_delete(chat=chat)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = reverse("home")
         return response

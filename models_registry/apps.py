@@ -1,3 +1,5 @@
+"""The model registry app; its ready() clears the registry cache when a registry row changes."""
+
 from django.apps import AppConfig
 
 

@@ -1,23 +1,41 @@
 """What a provider call needs and what it yields: plain types, no I/O, no heavy imports.
 
 `resolver.resolve()` produces a `CallTarget`; `llm.py` consumes it and yields the deltas
-below or raises the `LLMError`s below, whichever engine serves the call.
+below or raises the `LLMError`s below, whichever engine serves the call. Other apps (byok,
+chats) import these types from here, never from `llm.py`'s internals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import quote, quote_plus, urlsplit
+
+from vero.errors import ErrorKind, VeroError
 
 Engine = Literal["openai_compatible", "litellm"]
 ENGINE_OPENAI_COMPATIBLE: Engine = "openai_compatible"
 ENGINE_LITELLM: Engine = "litellm"
 
 _MILLION = Decimal(1_000_000)
+
+
+class CapabilityFields(Protocol):
+    """A row that records a model's capabilities: a registry `Model`, a user's BYOK model."""
+
+    @property
+    def input_modalities(self) -> Sequence[str]: ...
+    @property
+    def supports_tools(self) -> bool: ...
+    @property
+    def supports_reasoning(self) -> bool: ...
+    @property
+    def context_window(self) -> int | None: ...
+    @property
+    def max_output_tokens(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,17 @@ class Capabilities:
     supports_reasoning: bool = False
     context_window: int | None = None
     max_output_tokens: int | None = None
+
+    @classmethod
+    def of(cls, row: CapabilityFields) -> Capabilities:
+        """Return the capabilities a model's row records."""
+        return cls(
+            input_modalities=tuple(row.input_modalities),
+            supports_tools=row.supports_tools,
+            supports_reasoning=row.supports_reasoning,
+            context_window=row.context_window,
+            max_output_tokens=row.max_output_tokens,
+        )
 
     def accepts(self, modality: str) -> bool:
         return modality == "text" or modality in self.input_modalities
@@ -149,6 +178,20 @@ class CallTarget:
         return tuple(secret for secret in found if secret)
 
 
+def parts_text(parts: Iterable[Mapping[str, Any]]) -> str:
+    """Return the text of a message's parts: its text parts joined, nothing else (reasoning,
+    files and tool calls are not text)."""
+    return "".join(part.get("text", "") for part in parts if part.get("type") == "text")
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    """A model a provider lists: its id and, when the provider gives one, a readable name."""
+
+    id: str
+    name: str
+
+
 # -- deltas -------------------------------------------------------------------------------------
 
 
@@ -190,28 +233,37 @@ Delta = TextDelta | ReasoningDelta | ToolCallDelta | UsageDelta | FinishDelta
 # -- errors -------------------------------------------------------------------------------------
 
 
-class LLMError(Exception):
-    """A provider call failed; `code` is stable, the message is fit to show to the user."""
+class LLMError(VeroError):
+    """A provider call failed. `status` is the provider's HTTP status when it answered with one
+    (not ours: `vero.errors.http_status` gives ours); `retryable` says whether trying the same
+    call again may work."""
 
     code = "provider_error"
-    retryable = False
+    kind = ErrorKind.UPSTREAM
+    default_message = "The provider call failed."
+    retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str | None = None, *, status: int | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
 
 
 class ProviderAuthError(LLMError):
     code = "provider_auth"
+    default_message = "The provider refused the API key."
 
 
 class ProviderRateLimitError(LLMError):
     code = "provider_rate_limited"
+    default_message = "The provider is rate limiting requests."
     retryable = True
 
     def __init__(
-        self, message: str, *, status: int | None = 429, retry_after: float | None = None
+        self,
+        message: str | None = None,
+        *,
+        status: int | None = 429,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
@@ -219,20 +271,24 @@ class ProviderRateLimitError(LLMError):
 
 class ProviderBadRequestError(LLMError):
     code = "provider_bad_request"
+    default_message = "The provider rejected the request."
 
 
 class ProviderServerError(LLMError):
     code = "provider_server_error"
+    default_message = "The provider had an internal error."
     retryable = True
 
 
 class ProviderUnreachableError(LLMError):
     code = "provider_unreachable"
+    default_message = "The provider cannot be reached."
     retryable = True
 
 
 class ProviderTimeoutError(LLMError):
     code = "provider_timeout"
+    default_message = "The provider did not answer in time."
     retryable = True
 
 
@@ -240,6 +296,7 @@ class StreamInterruptedError(LLMError):
     """The stream started and then broke: dropped, an error event, or data we cannot read."""
 
     code = "stream_interrupted"
+    default_message = "The provider's answer broke off."
     retryable = True
 
 

@@ -51,6 +51,7 @@ from models_registry.calls import (
     ProviderTimeoutError,
     ProviderUnreachableError,
     ReasoningDelta,
+    RemoteModel,
     StreamInterruptedError,
     TextDelta,
     ToolCallDelta,
@@ -63,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 Message = Mapping[str, Any]
 GEMINI_API_BASE = "https://generativelanguage.googleapis.com"
+MAX_LISTED_MODELS = 1000
 _ERROR_TEXT_LIMIT = 300
 
 
@@ -144,7 +146,8 @@ async def llm_close() -> None:
 # -- errors -------------------------------------------------------------------------------------
 
 
-def _error_message(body: bytes) -> str:
+def provider_error_detail(body: bytes) -> str:
+    """Return what a provider's error body says (its `error.message`), cut to a readable length."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -260,6 +263,104 @@ def _lean_body(
     return body
 
 
+@dataclass
+class _LeanStream:
+    """What a lean stream has said so far, for deciding how it ended."""
+
+    started: bool = False  # a delta was yielded: a broken connection now interrupts an answer
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    done: bool = False  # `[DONE]` came
+
+
+def _lean_headers(target: CallTarget) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if target.api_key:
+        headers["Authorization"] = f"Bearer {target.api_key}"
+    return headers
+
+
+async def _lean_refuse_failed(response: aiohttp.ClientResponse) -> None:
+    """Raise the typed error for a redirect or an error status; return for a stream."""
+    if 300 <= response.status < 400:
+        raise _redirect_refused()
+    if response.status >= 400:
+        detail = provider_error_detail(await response.read())
+        raise http_error(
+            response.status,
+            detail,
+            retry_after=_retry_after(response.headers.get("Retry-After")),
+        )
+
+
+def _lean_choice_deltas(choice: Mapping[str, Any], stream: _LeanStream) -> list[Delta]:
+    """The deltas of the first choice of one chunk (other choices are not asked for)."""
+    if choice.get("index", 0) != 0:
+        return []
+    delta = choice.get("delta") or {}
+    deltas: list[Delta] = []
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    if reasoning:
+        deltas.append(ReasoningDelta(reasoning))
+    if delta.get("content"):
+        deltas.append(TextDelta(delta["content"]))
+    for call in delta.get("tool_calls") or ():
+        function = call.get("function") or {}
+        deltas.append(
+            ToolCallDelta(
+                index=int(call.get("index") or 0),
+                id=call.get("id"),
+                name=function.get("name"),
+                arguments=function.get("arguments") or "",
+            )
+        )
+    if choice.get("finish_reason"):
+        stream.finish_reason = choice["finish_reason"]
+    stream.started = stream.started or bool(deltas)
+    return deltas
+
+
+def _lean_event_deltas(data: bytes, stream: _LeanStream) -> list[Delta]:
+    """Read one event's data: its deltas; `[DONE]`, usage and the finish go to `stream`."""
+    if data == b"[DONE]":
+        stream.done = True
+        return []
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise StreamInterruptedError("The provider sent data that could not be read.") from error
+    if payload.get("error"):
+        detail = provider_error_detail(data)
+        raise StreamInterruptedError(
+            f"The provider failed while answering: {detail}"
+            if detail
+            else "The provider failed while answering."
+        )
+    deltas = [
+        delta
+        for choice in payload.get("choices") or ()
+        for delta in _lean_choice_deltas(choice, stream)
+    ]
+    if payload.get("usage"):
+        stream.usage = _usage_from(payload["usage"])
+    return deltas
+
+
+def _lean_transport_error(error: Exception, *, started: bool, idle_timeout: float) -> LLMError:
+    """The typed error for a connection that failed, timed out or broke off."""
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
+        return ProviderTimeoutError(f"The provider sent nothing for {idle_timeout:g} seconds.")
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return StreamInterruptedError("The provider's answer broke off.")
+    if isinstance(error, aiohttp.ClientConnectorError):
+        if isinstance(error.os_error, AddressRefusedError):
+            return ProviderUnreachableError(str(error.os_error))
+        return ProviderUnreachableError(f"The provider cannot be reached: {error}")
+    if started:
+        return StreamInterruptedError("The connection to the provider broke.")
+    return ProviderUnreachableError(f"The provider cannot be reached: {error}")
+
+
 async def _stream_lean(
     *,
     target: CallTarget,
@@ -269,102 +370,41 @@ async def _stream_lean(
 ) -> AsyncGenerator[Delta, None]:
     if not target.api_base:
         raise ProviderUnreachableError("The provider has no base URL configured.")
-    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-    if target.api_key:
-        headers["Authorization"] = f"Bearer {target.api_key}"
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=settings.LLM_CONNECT_TIMEOUT_SECONDS, sock_read=idle_timeout
     )
     body = orjson.dumps(_lean_body(target=target, messages=messages, options=options))
-    started = False
-    finish_reason: str | None = None
-    usage: Usage | None = None
-    done = False
+    stream = _LeanStream()
     try:
         async with _session(target.connect_guard).post(
             f"{target.api_base.rstrip('/')}/chat/completions",
             data=body,
-            headers=headers,
+            headers=_lean_headers(target),
             timeout=timeout,
             # A redirect could point a user's endpoint at an internal address; never follow.
             allow_redirects=False,
         ) as response:
-            if 300 <= response.status < 400:
-                raise _redirect_refused()
-            if response.status >= 400:
-                detail = _error_message(await response.read())
-                raise http_error(
-                    response.status,
-                    detail,
-                    retry_after=_retry_after(response.headers.get("Retry-After")),
-                )
+            await _lean_refuse_failed(response)
             parser = SSEParser()
             async for chunk in response.content.iter_any():
                 for data in parser.feed(chunk):
-                    if data == b"[DONE]":
-                        done = True
+                    for delta in _lean_event_deltas(data, stream):
+                        yield delta
+                    if stream.done:
                         break
-                    try:
-                        payload = orjson.loads(data)
-                    except orjson.JSONDecodeError as error:
-                        raise StreamInterruptedError(
-                            "The provider sent data that could not be read."
-                        ) from error
-                    if payload.get("error"):
-                        detail = _error_message(data)
-                        raise StreamInterruptedError(
-                            f"The provider failed while answering: {detail}"
-                            if detail
-                            else "The provider failed while answering."
-                        )
-                    for choice in payload.get("choices") or ():
-                        if choice.get("index", 0) != 0:
-                            continue
-                        delta = choice.get("delta") or {}
-                        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                        if reasoning:
-                            started = True
-                            yield ReasoningDelta(reasoning)
-                        content = delta.get("content")
-                        if content:
-                            started = True
-                            yield TextDelta(content)
-                        for call in delta.get("tool_calls") or ():
-                            function = call.get("function") or {}
-                            started = True
-                            yield ToolCallDelta(
-                                index=int(call.get("index") or 0),
-                                id=call.get("id"),
-                                name=function.get("name"),
-                                arguments=function.get("arguments") or "",
-                            )
-                        if choice.get("finish_reason"):
-                            finish_reason = choice["finish_reason"]
-                    if payload.get("usage"):
-                        usage = _usage_from(payload["usage"])
-                if done:
+                if stream.done:
                     break
     except LLMError:
         raise
-    except (TimeoutError, aiohttp.ServerTimeoutError) as error:
-        raise ProviderTimeoutError(
-            f"The provider sent nothing for {idle_timeout:g} seconds."
+    except (TimeoutError, aiohttp.ClientError) as error:
+        raise _lean_transport_error(
+            error, started=stream.started, idle_timeout=idle_timeout
         ) from error
-    except aiohttp.ClientPayloadError as error:
-        raise StreamInterruptedError("The provider's answer broke off.") from error
-    except aiohttp.ClientConnectorError as error:
-        if isinstance(error.os_error, AddressRefusedError):
-            raise ProviderUnreachableError(str(error.os_error)) from error
-        raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
-    except aiohttp.ClientError as error:
-        if started:
-            raise StreamInterruptedError("The connection to the provider broke.") from error
-        raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
-    if finish_reason is None and not done:
+    if stream.finish_reason is None and not stream.done:
         raise StreamInterruptedError("The provider's answer broke off.")
-    if usage is not None:
-        yield UsageDelta(usage)
-    yield FinishDelta(finish_reason or "stop")
+    if stream.usage is not None:
+        yield UsageDelta(stream.usage)
+    yield FinishDelta(stream.finish_reason or "stop")
 
 
 # -- the LiteLLM engine -------------------------------------------------------------------------
@@ -676,19 +716,48 @@ async def complete(
     )
 
 
+def provider_models_request(
+    *, kind: str, api_base: str | None, api_key: str | None
+) -> tuple[str, dict[str, str]]:
+    """Return the URL and headers that list a provider's models (GET)."""
+    if kind == "google":
+        url = f"{(api_base or GEMINI_API_BASE).rstrip('/')}/v1beta/models?pageSize=1000"
+        return url, ({"x-goog-api-key": api_key} if api_key else {})
+    if not api_base:
+        raise ProviderUnreachableError("The provider has no base URL configured.")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return f"{api_base.rstrip('/')}/models", headers
+
+
+def provider_models_parse(raw: bytes) -> list[RemoteModel]:
+    """Read a provider's model list (OpenAI-compatible or Gemini's), sorted by id."""
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ProviderBadRequestError("The provider's model list could not be read.") from error
+    if not isinstance(payload, dict):
+        return []
+    items = payload.get("data") or payload.get("models") or []
+    found: dict[str, RemoteModel] = {}
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        # OpenAI-compatible lists carry `id`; Gemini's carries `name` ("models/gemini-…").
+        model_id = str(item.get("id") or item.get("name") or "").removeprefix("models/")
+        if model_id and model_id not in found:
+            name = str(item.get("name") or item.get("displayName") or model_id)
+            found[model_id] = RemoteModel(id=model_id, name=name.removeprefix("models/"))
+        if len(found) >= MAX_LISTED_MODELS:
+            break
+    return sorted(found.values(), key=lambda model: model.id.lower())
+
+
 async def provider_ping(*, kind: str, api_base: str | None, api_key: str | None) -> str:
     """Check a provider's address and key by listing its models; return a short report.
 
     Raises the same typed errors as a completion would.
     """
-    if kind == "google":
-        url = f"{(api_base or GEMINI_API_BASE).rstrip('/')}/v1beta/models"
-        headers = {"x-goog-api-key": api_key} if api_key else {}
-    elif api_base:
-        url = f"{api_base.rstrip('/')}/models"
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    else:
-        raise ProviderUnreachableError("The provider has no base URL configured.")
+    url, headers = provider_models_request(kind=kind, api_base=api_base, api_key=api_key)
     timeout = aiohttp.ClientTimeout(total=settings.LLM_CONNECT_TIMEOUT_SECONDS)
     with errors_redacted(secrets=(api_key,)):
         try:
@@ -701,19 +770,15 @@ async def provider_ping(*, kind: str, api_base: str | None, api_key: str | None)
                     raise _redirect_refused()
                 raw = await response.read()
                 if response.status >= 400:
-                    raise http_error(response.status, _error_message(raw))
+                    raise http_error(response.status, provider_error_detail(raw))
         except LLMError:
             raise
         except TimeoutError as error:
             raise ProviderTimeoutError("The provider did not answer in time.") from error
         except aiohttp.ClientError as error:
             raise ProviderUnreachableError(f"The provider cannot be reached: {error}") from error
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise ProviderBadRequestError("The provider's model list could not be read.") from error
-    models = payload.get("data") or payload.get("models") or []
-    return f"Connected: the provider lists {len(models)} model{'s' if len(models) != 1 else ''}."
+    count = len(provider_models_parse(raw))
+    return f"Connected: the provider lists {count} model{'s' if count != 1 else ''}."
 
 
 __all__ = [
@@ -727,6 +792,9 @@ __all__ = [
     "litellm_model_map",
     "llm_close",
     "llm_preload",
+    "provider_error_detail",
+    "provider_models_parse",
+    "provider_models_request",
     "provider_ping",
     "stream_collect",
     "stream_completion",

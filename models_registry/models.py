@@ -88,10 +88,6 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def has_stored_key(self) -> bool:
-        return bool(self.api_key_encrypted)
-
 
 class Model(models.Model):
     """A model by identity (`creator:model`) and its capabilities, which UI and server honour."""

@@ -18,6 +18,7 @@ from django.conf import settings
 from models_registry.cache import registry_cached
 from models_registry.calls import KIND_ENGINE, CallTarget, Capabilities, Pricing
 from models_registry.models import BYOK_PREFIX, Model, ModelProvider, Provider, ProviderKind
+from vero.errors import ErrorKind, VeroError
 from vero.lib.secrets import SecretDecryptError, secret_decrypt
 
 if TYPE_CHECKING:
@@ -27,35 +28,45 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class ResolutionError(Exception):
-    """A model cannot be used; `code` is stable and the message is fit to show to the user."""
+class ResolutionError(VeroError):
+    """A model cannot be used for this user; nothing was written.
+
+    Every kind of it is INVALID (400): the user picked a model they cannot use now, and picks
+    another; the page has always answered these with a 400.
+    """
 
     code = "resolution_error"
+    kind = ErrorKind.INVALID
+    default_message = "This model cannot be used."
 
-    def __init__(self, message: str, *, model_id: str) -> None:
+    def __init__(self, message: str | None = None, *, model_id: str) -> None:
         super().__init__(message)
-        self.message = message
         self.model_id = model_id
 
 
 class UnknownModelError(ResolutionError):
     code = "unknown_model"
+    default_message = "This model does not exist."
 
 
 class ModelDisabledError(ResolutionError):
     code = "model_disabled"
+    default_message = "This model is currently disabled."
 
 
 class ModelNotInTierError(ResolutionError):
     code = "model_not_in_tier"
+    default_message = "This model is not included in your plan."
 
 
 class ProviderDisabledError(ResolutionError):
     code = "provider_disabled"
+    default_message = "No provider currently serves this model."
 
 
 class ProviderMissingKeyError(ResolutionError):
     code = "provider_no_key"
+    default_message = "This model's provider has no API key configured."
 
 
 # -- providers ----------------------------------------------------------------------------------
@@ -160,18 +171,8 @@ def _target(*, model: Model, route: ModelProvider, endpoint: ProviderEndpoint) -
         api_base=endpoint.api_base,
         api_key=endpoint.api_key,
         extra_params=dict(route.extra_params or {}),
-        capabilities=model_capabilities(model=model),
+        capabilities=Capabilities.of(model),
         pricing=route_pricing(route=route),
-    )
-
-
-def model_capabilities(*, model: Model) -> Capabilities:
-    return Capabilities(
-        input_modalities=tuple(model.input_modalities),
-        supports_tools=model.supports_tools,
-        supports_reasoning=model.supports_reasoning,
-        context_window=model.context_window,
-        max_output_tokens=model.max_output_tokens,
     )
 
 

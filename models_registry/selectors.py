@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 from models_registry.cache import registry_cached
 from models_registry.calls import Capabilities
 from models_registry.models import Model, ModelProvider, Tier
-from models_registry.resolver import byok_hook_get, model_capabilities, route_usable
+from models_registry.resolver import byok_hook_get, route_usable
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -91,7 +91,7 @@ def models_usable_for_user(*, user: User | None) -> list[ModelOption]:
             display_name=model.display_name,
             creator_slug=model.creator.slug,
             creator_name=model.creator.name,
-            capabilities=model_capabilities(model=model),
+            capabilities=Capabilities.of(model),
         )
         for model in models
         if any(route_usable(route=route) for route in model.live_routes)
@@ -121,10 +121,3 @@ def model_default_id(*, options: list[ModelOption]) -> str | None:
     if settings.DEFAULT_CHAT_MODEL in ids:
         return str(settings.DEFAULT_CHAT_MODEL)
     return ids[0] if ids else None
-
-
-def model_has_live_route(*, model_id: str) -> bool:
-    """Tell whether a model has an enabled route on an enabled provider."""
-    return ModelProvider.objects.filter(
-        model_id=model_id, enabled=True, provider__enabled=True
-    ).exists()

@@ -39,37 +39,6 @@ class SeedReport:
     kept_admin_edits: int = 0
 
 
-def _seed_row(
-    model_class: type[models.Model],
-    *,
-    lookup: dict[str, Any],
-    fields: dict[str, Any],
-    reset: bool,
-    report: SeedReport,
-) -> tuple[Any, str]:
-    """Create the row, or bring it up to date unless an admin edited it.
-
-    Return the row and what happened to it: created, updated, unchanged or kept (edited).
-    """
-    row: Any = model_class._default_manager.filter(**lookup).first()
-    if row is None:
-        row = model_class._default_manager.create(**lookup, **fields)
-        report.created += 1
-        return row, "created"
-    if row.admin_edited and not reset:
-        report.kept_admin_edits += 1
-        return row, "kept"
-    changed = {name: value for name, value in fields.items() if getattr(row, name) != value}
-    if not changed and not row.admin_edited:
-        report.unchanged += 1
-        return row, "unchanged"
-    for name, value in {**changed, "admin_edited": False}.items():
-        setattr(row, name, value)
-    row.save()
-    report.updated += 1
-    return row, "updated"
-
-
 def _price(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value).quantize(Decimal("0.000001"))
 
@@ -84,103 +53,153 @@ def ollama_base_url(url: str) -> str:
 def registry_seed(*, reset: bool = False, data_file: Path = REGISTRY_DATA) -> SeedReport:
     """Insert the versioned defaults and refresh the rows no admin edited (all when `reset`)."""
     data: dict[str, Any] = json.loads(data_file.read_text())
-    report = SeedReport()
+    seeding = _Seeding(reset=reset)
     with transaction.atomic():
-        providers: dict[str, Provider] = {}
-        provider_rows = list(data.get("providers", []))
-        if settings.OLLAMA_BASE_URL:
-            provider_rows.append(
-                {
-                    "slug": "ollama",
-                    "name": "Ollama (local)",
-                    "kind": ProviderKind.CUSTOM,
-                    "base_url": ollama_base_url(settings.OLLAMA_BASE_URL),
-                }
-            )
-        for row in provider_rows:
-            fields = {
-                "name": row["name"],
-                "kind": row["kind"],
-                "base_url": row.get("base_url", ""),
-            }
-            providers[row["slug"]], _state = _seed_row(
-                Provider, lookup={"slug": row["slug"]}, fields=fields, reset=reset, report=report
-            )
-
-        creators: dict[str, Creator] = {}
-        direct: dict[str, str | None] = {}
-        for row in data.get("creators", []):
-            creators[row["slug"]], _state = _seed_row(
-                Creator,
-                lookup={"slug": row["slug"]},
-                fields={"name": row["name"]},
-                reset=reset,
-                report=report,
-            )
-            direct[row["slug"]] = row.get("direct_provider")
-
+        providers = _seed_providers(seeding, rows=_provider_rows(data))
+        creators, direct = _seed_creators(seeding, rows=data.get("creators", []))
         for row in data.get("models", []):
-            creator_slug, _, model_name = row["id"].partition(":")
-            model, _state = _seed_row(
-                Model,
-                lookup={"id": row["id"]},
-                fields={
-                    "creator": creators[creator_slug],
-                    "display_name": row["display_name"],
-                    "description": row.get("description", ""),
-                    "input_modalities": list(row.get("input_modalities", [])),
-                    "supports_tools": row.get("supports_tools", False),
-                    "supports_reasoning": row.get("supports_reasoning", False),
-                    "context_window": row.get("context_window"),
-                    "max_output_tokens": row.get("max_output_tokens"),
-                },
-                reset=reset,
-                report=report,
-            )
-            # Creators without a direct provider are served through OpenRouter.
-            provider = providers[direct.get(creator_slug) or OPENROUTER_FALLBACK]
-            price = row.get("price", {})
-            route, state = _seed_row(
-                ModelProvider,
-                lookup={"model": model, "provider": provider},
-                fields={
-                    "provider_model_id": row.get("provider_model_id", model_name),
-                    "price_input_per_million": _price(price.get("input")),
-                    "price_output_per_million": _price(price.get("output")),
-                    "price_reasoning_per_million": _price(price.get("reasoning")),
-                    "price_cached_input_per_million": _price(price.get("cached_input")),
-                },
-                reset=reset,
-                report=report,
-            )
-            if state == "created" and not _has_other_default(route=route):
-                ModelProvider.objects.filter(pk=route.pk).update(is_default=True, enabled=True)
-
+            _seed_model(seeding, row=row, providers=providers, creators=creators, direct=direct)
         for row in data.get("tiers", []):
-            tier, state = _seed_row(
-                Tier,
-                lookup={"slug": row["slug"]},
-                fields={
-                    "name": row["name"],
-                    "bucket_capacity": row["bucket_capacity"],
-                    "refill_amount": row["refill_amount"],
-                    "refill_interval_seconds": row["refill_interval_seconds"],
-                    "includes_all_models": row.get("includes_all_models", False),
-                },
-                reset=reset,
-                report=report,
-            )
-            if state == "kept":
-                continue
-            wanted = set(
-                Model.objects.filter(id__in=row.get("models", [])).values_list("id", flat=True)
-            )
-            if wanted != set(tier.allowed_models.values_list("id", flat=True)):
-                tier.allowed_models.set(wanted)
-                if state == "unchanged":
-                    report.unchanged -= 1
-                    report.updated += 1
-    return report
+            _seed_tier(seeding, row=row)
+    return seeding.report
+
+
+@dataclass
+class _Seeding:
+    """One seeding run: whether admins' edits are overwritten, and what was done so far."""
+
+    reset: bool
+    report: SeedReport = field(default_factory=SeedReport)
+
+    def row(
+        self, model_class: type[models.Model], *, lookup: dict[str, Any], fields: dict[str, Any]
+    ) -> tuple[Any, str]:
+        """Create the row, or bring it up to date unless an admin edited it.
+
+        Return the row and what happened to it: created, updated, unchanged or kept (edited).
+        """
+        report = self.report
+        row: Any = model_class._default_manager.filter(**lookup).first()
+        if row is None:
+            row = model_class._default_manager.create(**lookup, **fields)
+            report.created += 1
+            return row, "created"
+        if row.admin_edited and not self.reset:
+            report.kept_admin_edits += 1
+            return row, "kept"
+        changed = {name: value for name, value in fields.items() if getattr(row, name) != value}
+        if not changed and not row.admin_edited:
+            report.unchanged += 1
+            return row, "unchanged"
+        for name, value in {**changed, "admin_edited": False}.items():
+            setattr(row, name, value)
+        row.save()
+        report.updated += 1
+        return row, "updated"
+
+
+def _provider_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The data file's providers, and a local Ollama when OLLAMA_BASE_URL names one."""
+    rows = list(data.get("providers", []))
+    if settings.OLLAMA_BASE_URL:
+        rows.append(
+            {
+                "slug": "ollama",
+                "name": "Ollama (local)",
+                "kind": ProviderKind.CUSTOM,
+                "base_url": ollama_base_url(settings.OLLAMA_BASE_URL),
+            }
+        )
+    return rows
+
+
+def _seed_providers(seeding: _Seeding, *, rows: list[dict[str, Any]]) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {}
+    for row in rows:
+        fields = {"name": row["name"], "kind": row["kind"], "base_url": row.get("base_url", "")}
+        providers[row["slug"]], _state = seeding.row(
+            Provider, lookup={"slug": row["slug"]}, fields=fields
+        )
+    return providers
+
+
+def _seed_creators(
+    seeding: _Seeding, *, rows: list[dict[str, Any]]
+) -> tuple[dict[str, Creator], dict[str, str | None]]:
+    """Seed the creators; return them and each one's direct provider (None: OpenRouter's)."""
+    creators: dict[str, Creator] = {}
+    direct: dict[str, str | None] = {}
+    for row in rows:
+        creators[row["slug"]], _state = seeding.row(
+            Creator, lookup={"slug": row["slug"]}, fields={"name": row["name"]}
+        )
+        direct[row["slug"]] = row.get("direct_provider")
+    return creators, direct
+
+
+def _seed_model(
+    seeding: _Seeding,
+    *,
+    row: dict[str, Any],
+    providers: dict[str, Provider],
+    creators: dict[str, Creator],
+    direct: dict[str, str | None],
+) -> None:
+    """Seed a model and its route; a new route becomes the default when the model has none."""
+    creator_slug, _, model_name = row["id"].partition(":")
+    model, _state = seeding.row(
+        Model,
+        lookup={"id": row["id"]},
+        fields={
+            "creator": creators[creator_slug],
+            "display_name": row["display_name"],
+            "description": row.get("description", ""),
+            "input_modalities": list(row.get("input_modalities", [])),
+            "supports_tools": row.get("supports_tools", False),
+            "supports_reasoning": row.get("supports_reasoning", False),
+            "context_window": row.get("context_window"),
+            "max_output_tokens": row.get("max_output_tokens"),
+        },
+    )
+    # Creators without a direct provider are served through OpenRouter.
+    provider = providers[direct.get(creator_slug) or OPENROUTER_FALLBACK]
+    price = row.get("price", {})
+    route, state = seeding.row(
+        ModelProvider,
+        lookup={"model": model, "provider": provider},
+        fields={
+            "provider_model_id": row.get("provider_model_id", model_name),
+            "price_input_per_million": _price(price.get("input")),
+            "price_output_per_million": _price(price.get("output")),
+            "price_reasoning_per_million": _price(price.get("reasoning")),
+            "price_cached_input_per_million": _price(price.get("cached_input")),
+        },
+    )
+    if state == "created" and not _has_other_default(route=route):
+        ModelProvider.objects.filter(pk=route.pk).update(is_default=True, enabled=True)
+
+
+def _seed_tier(seeding: _Seeding, *, row: dict[str, Any]) -> None:
+    """Seed a tier and, unless an admin edited it, the models it allows."""
+    tier, state = seeding.row(
+        Tier,
+        lookup={"slug": row["slug"]},
+        fields={
+            "name": row["name"],
+            "bucket_capacity": row["bucket_capacity"],
+            "refill_amount": row["refill_amount"],
+            "refill_interval_seconds": row["refill_interval_seconds"],
+            "includes_all_models": row.get("includes_all_models", False),
+        },
+    )
+    if state == "kept":
+        return
+    wanted = set(Model.objects.filter(id__in=row.get("models", [])).values_list("id", flat=True))
+    if wanted != set(tier.allowed_models.values_list("id", flat=True)):
+        tier.allowed_models.set(wanted)
+        if state == "unchanged":  # its models changed: the tier counts as updated
+            seeding.report.unchanged -= 1
+            seeding.report.updated += 1
 
 
 def _has_other_default(*, route: ModelProvider) -> bool:
@@ -249,31 +268,6 @@ def model_provider_set_default(*, route: ModelProvider) -> ModelProvider:
         ModelProvider.objects.filter(pk=route.pk).update(
             is_default=True, enabled=True, admin_edited=True, updated_at=timezone.now()
         )
-    route.refresh_from_db()
-    return route
-
-
-@registry_write
-def model_provider_set_enabled(*, route: ModelProvider, enabled: bool) -> ModelProvider:
-    """Enable or disable one route, keeping exactly one default among the enabled ones."""
-    with transaction.atomic():
-        siblings = list(
-            ModelProvider.objects.select_for_update()
-            .filter(model_id=route.model_id)
-            .order_by("provider__name")
-        )
-        ModelProvider.objects.filter(pk=route.pk).update(
-            enabled=enabled,
-            is_default=route.is_default and enabled,
-            admin_edited=True,
-            updated_at=timezone.now(),
-        )
-        others = [row for row in siblings if row.pk != route.pk and row.enabled]
-        has_default = any(row.is_default for row in others) or (enabled and route.is_default)
-        if not has_default:
-            heir = others[0] if others else (route if enabled else None)
-            if heir is not None:
-                ModelProvider.objects.filter(pk=heir.pk).update(is_default=True)
     route.refresh_from_db()
     return route
 

@@ -1,3 +1,5 @@
+"""The registry's JSON API: the models the current user may pick."""
+
 from django.urls import path
 
 from models_registry import api

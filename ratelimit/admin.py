@@ -1,3 +1,5 @@
+"""The admin's view of the buckets: what each user has left, and resetting them."""
+
 from __future__ import annotations
 
 from typing import Any

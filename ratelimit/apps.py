@@ -1,3 +1,5 @@
+"""The ratelimit app; its ready() registers the guest mover of the buckets."""
+
 from django.apps import AppConfig
 
 

@@ -77,6 +77,18 @@ def noun(*, bucket: str, count: int) -> str:
     return singular if count == 1 else plural
 
 
+def remaining_sentence(*, bucket: str, remaining: int, capacity: int) -> str:
+    """Say what is left: "37 / 50 messages left"."""
+    return f"{remaining} / {capacity} {noun(bucket=bucket, count=2)} left"
+
+
+def limit_reached_sentence(*, bucket: str, wait_seconds: int | None) -> str:
+    """Say an empty bucket: "Limit reached, next message in 12 min" (None: it never refills)."""
+    if wait_seconds is None:
+        return f"Limit reached: your plan allows no more {noun(bucket=bucket, count=2)}"
+    return f"Limit reached, next {noun(bucket=bucket, count=1)} in {wait_humanize(wait_seconds)}"
+
+
 def wait_humanize(seconds: int) -> str:
     """Say a wait the way a person would: "40 s", "12 min", "1 h 5 min", "3 h", "2 days"."""
     if seconds < 60:

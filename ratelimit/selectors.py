@@ -13,7 +13,15 @@ from django.utils import timezone
 from accounts.models import User
 from models_registry.models import Tier
 from models_registry.selectors import tier_for_user
-from ratelimit.buckets import BucketConfig, carry, noun, refill, wait_humanize
+from ratelimit.buckets import (
+    BucketConfig,
+    carry,
+    limit_reached_sentence,
+    noun,
+    refill,
+    remaining_sentence,
+    wait_humanize,
+)
 from ratelimit.models import Bucket, UserRateLimit
 
 # The composer says how many messages are left from this many (or a tenth of the capacity).
@@ -64,7 +72,9 @@ class BucketStatus:
     @property
     def count(self) -> str:
         """Say what is left: "37 / 50 messages left"."""
-        return f"{self.remaining} / {self.capacity} {noun(bucket=self.bucket, count=2)} left"
+        return remaining_sentence(
+            bucket=self.bucket, remaining=self.remaining, capacity=self.capacity
+        )
 
     @property
     def summary(self) -> str:
@@ -83,9 +93,7 @@ class BucketStatus:
 
     @property
     def _limit_reached(self) -> str:
-        if not self.refill_in:
-            return f"Limit reached: your plan allows no more {noun(bucket=self.bucket, count=2)}"
-        return f"Limit reached, next {noun(bucket=self.bucket, count=1)} in {self.refill_in}"
+        return limit_reached_sentence(bucket=self.bucket, wait_seconds=self.seconds_to_refill)
 
 
 def _tier_config(tier: Tier | None) -> BucketConfig:

@@ -12,7 +12,14 @@ from django.utils import timezone
 
 from accounts.models import User
 from models_registry.models import Tier
-from ratelimit.buckets import BucketConfig, carry, noun, refill, seconds_until, wait_humanize
+from ratelimit.buckets import (
+    BucketConfig,
+    carry,
+    limit_reached_sentence,
+    refill,
+    remaining_sentence,
+    seconds_until,
+)
 from ratelimit.models import Bucket, UserRateLimit
 from ratelimit.selectors import BucketStatus, bucket_config
 
@@ -112,13 +119,10 @@ class Decision:
     def message(self) -> str:
         """Say the decision in words, e.g. "Limit reached, next message in 12 min"."""
         if self.allowed:
-            return f"{self.remaining} / {self.capacity} {noun(bucket=self.bucket, count=2)} left"
-        if self.retry_after_seconds is None:
-            return f"Limit reached: your plan allows no more {noun(bucket=self.bucket, count=2)}"
-        return (
-            f"Limit reached, next {noun(bucket=self.bucket, count=1)} "
-            f"in {wait_humanize(self.retry_after_seconds)}"
-        )
+            return remaining_sentence(
+                bucket=self.bucket, remaining=self.remaining, capacity=self.capacity
+            )
+        return limit_reached_sentence(bucket=self.bucket, wait_seconds=self.retry_after_seconds)
 
 
 def ratelimit_consume(

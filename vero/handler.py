@@ -127,7 +127,7 @@ class VeroASGIHandler(ASGIHandler):
         if chunks is None:
             await super().send_response(response, send)
             return
-        # Our own streams (`vero.http.RawStreamingResponse`) already yield bytes of a sensible
+        # Our own streams (`vero.http.EventStreamResponse`) already yield bytes of a sensible
         # size: no re-wrapping and re-chunking of each part.
         await send(
             {"type": "http.response.start", "status": response.status_code,

@@ -1,5 +1,5 @@
-"""The request type our views receive (Django's request plus the guest identity), and the
-response type of an event stream."""
+"""The request type our views receive (Django's request plus what our middleware sets on it),
+and the response type of an event stream."""
 
 from __future__ import annotations
 
@@ -10,17 +10,26 @@ from django.http import HttpRequest, StreamingHttpResponse
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
+    from django_htmx.middleware import HtmxDetails
 
     from accounts.guests import GuestSession
     from accounts.models import User
 
 
 class VeroRequest(HttpRequest):
-    """A request after our middleware: `guest` is set exactly when nobody is logged in."""
+    """A request after the middleware: `guest` is set exactly when nobody is logged in.
+
+    Set by `accounts.middleware.GuestMiddleware`: `guest`, and `guest_cookie_clear` (a login
+    moved the guest's rows, so the response drops their cookie). Set by django-htmx's
+    middleware: `htmx`. `_guest_user` is the guest's row once a query has read it
+    (`accounts.selectors.actor_get`); it is absent until then, so read it with getattr.
+    """
 
     user: User | AnonymousUser
     guest: GuestSession | None
     guest_cookie_clear: bool
+    htmx: HtmxDetails
+    _guest_user: User | None
 
 
 class AuthedRequest(VeroRequest):

@@ -102,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.actor",
+                "models_registry.context_processors.tier",
                 "chats.context_processors.sidebar",
             ],
         },
@@ -173,7 +174,8 @@ SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 
-# OAuth/SSO: a provider is offered only when its credentials are set (see accounts.social).
+# OAuth/SSO: a provider is offered only when its credentials are set; the others' URLs answer
+# 404 (accounts.adapter.SocialAccountAdapter).
 SOCIAL_LOGIN_ENABLED: bool = env.bool("SOCIAL_LOGIN_ENABLED", default=True)
 _social: dict[str, dict[str, object]] = {}
 if env.str("GOOGLE_CLIENT_ID", default="") and env.str("GOOGLE_CLIENT_SECRET", default=""):
@@ -312,9 +314,6 @@ MAX_MESSAGE_LENGTH: int = env.int("MAX_MESSAGE_LENGTH", default=16_000)
 MAX_OUTPUT_TOKENS: int = env.int("MAX_OUTPUT_TOKENS", default=4096)
 # The small model that titles new chats (a model id); empty: the chat's own model.
 TITLE_MODEL: str = env.str("TITLE_MODEL", default="")
-# How long a process keeps registry reads (model resolution, tiers); writes in the same
-# process clear them at once (models_registry/cache.py).
-REGISTRY_CACHE_SECONDS: float = env.float("REGISTRY_CACHE_SECONDS", default=5.0)
 GENERATION_CHECKPOINT_SECONDS: float = env.float("GENERATION_CHECKPOINT_SECONDS", default=1.0)
 # A `streaming` answer whose heartbeat is older than this is marked `interrupted`.
 STREAM_STALE_SECONDS: float = env.float("STREAM_STALE_SECONDS", default=60)
@@ -365,6 +364,9 @@ REGULAR_MODELS: list[str] = env.list(
     ],
 )
 LLM_CONNECT_TIMEOUT_SECONDS: float = env.float("LLM_CONNECT_TIMEOUT_SECONDS", default=15.0)
+# How long a process keeps registry reads (model resolution, tiers); writes in the same
+# process clear them at once (models_registry/cache.py).
+REGISTRY_CACHE_SECONDS: float = env.float("REGISTRY_CACHE_SECONDS", default=5.0)
 LLM_IDLE_TIMEOUT_SECONDS: float = env.float("LLM_IDLE_TIMEOUT_SECONDS", default=120.0)
 
 # Rate limits (ratelimit): token buckets. The "platform" bucket (generation on platform models)

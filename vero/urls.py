@@ -1,3 +1,5 @@
+"""The site's URL map: the project's own pages, the admin, allauth and each app's URLs."""
+
 from django.contrib import admin
 from django.urls import include, path
 

@@ -1,3 +1,5 @@
+"""`manage.py reencrypt_secrets`: move every stored secret to the current encryption key."""
+
 from typing import Any
 
 from django.core.management.base import BaseCommand

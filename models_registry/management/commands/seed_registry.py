@@ -1,3 +1,5 @@
+"""`manage.py seed_registry`: the versioned registry defaults, run at every start (idempotent)."""
+
 from argparse import ArgumentParser
 from typing import Any
 

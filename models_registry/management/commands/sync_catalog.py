@@ -1,3 +1,6 @@
+"""`manage.py sync_catalog`: record what OpenRouter or LiteLLM knows of models in the
+catalog, from which admins promote models."""
+
 import json
 import urllib.request
 from argparse import ArgumentParser, ArgumentTypeError
