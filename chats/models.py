@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import models
 from django_ltree.fields import PathField
 
-from vero.lifecycle import process_id
+from models_registry.calls import parts_text
+from vero.process import process_id
 
 
 class Chat(models.Model):
@@ -144,7 +145,7 @@ class Message(models.Model):
 
     @property
     def text(self) -> str:
-        return "".join(part.get("text", "") for part in self.parts if part.get("type") == "text")
+        return parts_text(self.parts)
 
     @property
     def reasoning(self) -> str:

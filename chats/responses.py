@@ -30,7 +30,6 @@ from chats.selectors import (
 )
 from chats.turn_services import RateLimitedError
 from chats.versions import message_versions
-from models_registry.resolver import ResolutionError
 from models_registry.selectors import (
     model_default_id,
     models_grouped_by_creator,
@@ -39,6 +38,7 @@ from models_registry.selectors import (
 from ratelimit.meters import meters_update_append
 from ratelimit.services import Decision
 from vero.errors import VeroError, http_status
+from vero.forms import form_first_error
 from vero.http import VeroRequest
 
 # ---------------------------------------------------------------------------------------------
@@ -61,14 +61,12 @@ def error_response(
 
 def form_error_response(request: VeroRequest, form: forms.Form) -> HttpResponse:
     """A refused form: its first error, 400; nothing was written or sent."""
-    return error_response(request, str(next(iter(form.errors.values()))[0]), status=400)
+    return error_response(request, form_first_error(form), status=400)
 
 
-def refusal_response(request: VeroRequest, error: VeroError | ResolutionError) -> HttpResponse:
+def refusal_response(request: VeroRequest, error: VeroError) -> HttpResponse:
     """A refused request: its sentence and status. An empty bucket (429) says when the next
     request is admitted, and the page's meters show the empty bucket."""
-    if not isinstance(error, VeroError):
-        return error_response(request, error.message, status=400)
     if not isinstance(error, RateLimitedError):
         return error_response(request, error.message, status=http_status(error))
     retry_after = error.decision.retry_after_seconds
@@ -86,7 +84,7 @@ def refusals_answered[**P](
     def wrapper(request: VeroRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except (VeroError, ResolutionError) as error:
+        except VeroError as error:
             return refusal_response(request, error)
 
     return wrapper

@@ -1,7 +1,6 @@
 """The one door to model providers, and the only module that imports LiteLLM (lazily).
 
-Two engines behind one interface, chosen by provider kind (DESIGN.md section 5 has the
-measurements):
+Two engines behind one interface, chosen by provider kind:
 
 - a lean streaming client for OpenAI-compatible providers (OpenAI, OpenRouter, xAI, custom
   endpoints such as Ollama or vLLM): aiohttp, a small SSE parser and orjson;
