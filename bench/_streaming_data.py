@@ -19,8 +19,8 @@ WRITE_TABLES = ("chats_message", "chats_tokenusage", "chats_chat")
 SHORT_CHATS_SQL = """
 WITH c AS (
     INSERT INTO chats_chat (id, user_id, title, created_at, updated_at, settings,
-                            root_message_index, fork_depth)
-    SELECT gen_random_uuid(), %(user)s, 'bench ' || g, now(), now(), %(settings)s, 0, 0
+                            root_message_index, fork_depth, tree_version)
+    SELECT gen_random_uuid(), %(user)s, 'bench ' || g, now(), now(), %(settings)s, 0, 0, 0
     FROM generate_series(1, %(count)s) g
     RETURNING id
 ), b AS (
@@ -71,7 +71,8 @@ def chat_long_create(conn: psycopg.Connection[Any], user_id: str, count: int) ->
     chat = str(uuid.uuid4())
     conn.execute(
         "INSERT INTO chats_chat (id, user_id, title, created_at, updated_at, settings, "
-        "root_message_index, fork_depth) VALUES (%s, %s, 'bench long', now(), now(), %s, 0, 0)",
+        "root_message_index, fork_depth, tree_version) "
+        "VALUES (%s, %s, 'bench long', now(), now(), %s, 0, 0, 0)",
         [chat, user_id, Jsonb({"model": MODEL})],
     )
     row = conn.execute(
