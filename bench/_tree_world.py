@@ -16,10 +16,10 @@ from typing import Any
 
 import _harness
 import _tree_data as data
-import _tree_snapshots as snapshots
 import psycopg
 from _harness import comment
 from _tree_adapters import route_comparable
+from _tree_snapshots import Snapshot, snapshot_restore, snapshot_take
 
 
 def report(
@@ -42,10 +42,10 @@ class World:
     conn: psycopg.Connection[Any]  # autocommit, for building, snapshots and restores
     user_id: uuid.UUID
     shapes: dict[str, data.Shape]
-    snapshots: dict[str, snapshots.Snapshot] = field(default_factory=dict)
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
 
     def restore(self, name: str) -> None:
-        snapshots.snapshot_restore(self.conn, self.snapshots[name])
+        snapshot_restore(self.conn, self.snapshots[name])
 
 
 SHAPES: dict[str, Callable[[], data.Shape]] = {
@@ -100,7 +100,7 @@ def world_build(conninfo: str) -> World:
     step("consistency checks")
     world = World(conn=conn, user_id=user.id, shapes=shapes)
     for name in RESTORED:
-        world.snapshots[name] = snapshots.snapshot_take(conn, shapes[name].chat_id)
+        world.snapshots[name] = snapshot_take(conn, shapes[name].chat_id)
     step("snapshots")
     sizes = ", ".join(
         f"{name} {s.message_count} messages / {len(s.branches)} branches / route {s.route_length}"
