@@ -19,14 +19,10 @@ from __future__ import annotations
 import difflib
 import html
 import random
-import statistics
-import sys
-import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _harness import figure, median_per_call_seconds, paired_with_baseline
 
 from chats.compare import Capped, versions_diff
 from tests.chats.answer_texts import VOCABULARY
@@ -57,15 +53,9 @@ def difflib_word_diff(before: str, after: str) -> str:
     return " ".join(out)
 
 
-def _ms(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1e3
-
-
 def _median_ms(fn: Callable[[], object], rounds: int = ROUNDS) -> float:
-    fn()  # warm up: imports, regular expressions
-    return statistics.median(_ms(fn) for _ in range(rounds))
+    # One untimed call first: imports, regular expressions.
+    return median_per_call_seconds(fn, rounds=rounds, warm_up=True) * 1e3
 
 
 def main() -> None:
@@ -90,23 +80,20 @@ def main() -> None:
         ("similar", _pair(3_000, similar=True)),
         ("different", _pair(3_000, similar=False)),
     ):
-        ours: list[float] = []
-        baseline: list[float] = []
-        for _ in range(BASELINE_ROUNDS):
-            ours.append(_ms(partial(versions_diff, *pair)))
-            baseline.append(_ms(partial(difflib_word_diff, *pair)))
-        ratio = statistics.median(a / b for a, b in zip(ours, baseline, strict=True))
-        small[kind] = (statistics.median(ours), statistics.median(baseline), ratio)
+        run = paired_with_baseline(
+            partial(versions_diff, *pair), partial(difflib_word_diff, *pair), rounds=BASELINE_ROUNDS
+        )
+        small[kind] = (run.ours * 1e3, run.baseline * 1e3, run.ratio)
 
-    print(f"compare_10000_words_similar_chars: {len(similar[0])} chars")
-    print(f"compare_10000_words_similar: {similar_ms:.1f} ms")
-    print(f"compare_10000_words_different: {different_ms:.1f} ms")
-    print(f"compare_capped_100000_chars: {capped_ms:.1f} ms")
+    figure("compare_10000_words_similar_chars", len(similar[0]), "chars", digits=0)
+    figure("compare_10000_words_similar", similar_ms, "ms", digits=1)
+    figure("compare_10000_words_different", different_ms, "ms", digits=1)
+    figure("compare_capped_100000_chars", capped_ms, "ms", digits=1)
     for kind, (ours_ms, baseline_ms, ratio) in small.items():
         suffix = "" if kind == "similar" else "_different"
-        print(f"compare_3000_words_{kind}: {ours_ms:.1f} ms")
-        print(f"difflib_3000_words_{kind}_baseline: {baseline_ms:.1f} ms")
-        print(f"compare_x_vs_difflib_3000_words{suffix}: {ratio:.4f} ratio")
+        figure(f"compare_3000_words_{kind}", ours_ms, "ms", digits=1)
+        figure(f"difflib_3000_words_{kind}_baseline", baseline_ms, "ms", digits=1)
+        figure(f"compare_x_vs_difflib_3000_words{suffix}", ratio, "ratio", digits=4)
 
 
 if __name__ == "__main__":

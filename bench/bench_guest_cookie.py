@@ -9,18 +9,11 @@ size, i.e. what any cookie-based identity would cost.
 
 from __future__ import annotations
 
-import os
-import statistics
-import sys
-import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
 
 import django
+from _harness import figure, median_per_call_seconds
 
 django.setup()
 
@@ -34,13 +27,7 @@ CALLS = 5_000
 
 
 def _per_call_us(fn: Callable[[], object]) -> float:
-    samples = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(CALLS):
-            fn()
-        samples.append((time.perf_counter() - start) / CALLS * 1e6)
-    return statistics.median(samples)
+    return median_per_call_seconds(fn, rounds=ROUNDS, calls=CALLS) * 1e6
 
 
 def main() -> None:
@@ -58,11 +45,11 @@ def main() -> None:
     forged = _per_call_us(lambda: guest_session_from_cookie(token[:-2] + "xx"))
     baseline = _per_call_us(lambda: signer.unsign(signed, max_age=86400 * 30))
 
-    print(f"guest_cookie_verify: {ours:.1f} us")
-    print(f"guest_cookie_verify_first_sight: {uncached:.1f} us")
-    print(f"guest_cookie_forged_to_fresh_guest: {forged:.1f} us")
-    print(f"django_signed_cookie_baseline: {baseline:.1f} us")
-    print(f"guest_cookie_x_vs_baseline: {ours / baseline:.2f} ratio")
+    figure("guest_cookie_verify", ours, "us", digits=1)
+    figure("guest_cookie_verify_first_sight", uncached, "us", digits=1)
+    figure("guest_cookie_forged_to_fresh_guest", forged, "us", digits=1)
+    figure("django_signed_cookie_baseline", baseline, "us", digits=1)
+    figure("guest_cookie_x_vs_baseline", ours / baseline, "ratio", digits=2)
 
 
 if __name__ == "__main__":

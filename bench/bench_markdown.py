@@ -11,14 +11,9 @@ No Django set-up and no database: the renderer needs neither.
 
 from __future__ import annotations
 
-import statistics
-import sys
-import time
-from collections.abc import Callable
-from pathlib import Path
+from functools import partial
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from _harness import figure, paired_with_baseline
 from markdown_it import MarkdownIt
 
 from chats.markdown import markdown_render
@@ -86,51 +81,31 @@ def _answer(min_chars: int) -> str:
     return "\n\n".join(sections)
 
 
-def _per_call_ms(fn: Callable[[], object], calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls * 1e3
-
-
-def _paired_median_ms(
-    ours: Callable[[], object], baseline: Callable[[], object], calls: int
-) -> tuple[float, float, float]:
-    """Median ms per call of each, and the median of per-round ratios.
-
-    Rounds alternate between the two so that load from other processes hits both alike.
-    """
-    ours()  # warm caches: lexers, parser, sanitizer
-    baseline()
-    ours_ms: list[float] = []
-    baseline_ms: list[float] = []
-    for _ in range(ROUNDS):
-        ours_ms.append(_per_call_ms(ours, calls))
-        baseline_ms.append(_per_call_ms(baseline, calls))
-    ratios = [a / b for a, b in zip(ours_ms, baseline_ms, strict=True)]
-    return statistics.median(ours_ms), statistics.median(baseline_ms), statistics.median(ratios)
-
-
 def main() -> None:
     typical = "\n\n".join(_section(i, CODE_BLOCKS[i]) for i in range(len(CODE_BLOCKS)))
     long = _answer(10_000 * CHARS_PER_TOKEN)
     plain = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
 
-    typical_ms, typical_plain_ms, typical_ratio = _paired_median_ms(
-        lambda: markdown_render(typical), lambda: plain.render(typical), calls=20
-    )
-    long_ms, long_plain_ms, long_ratio = _paired_median_ms(
-        lambda: markdown_render(long), lambda: plain.render(long), calls=5
+    # One untimed call of each first warms the caches: lexers, parser, sanitizer.
+    typical_run, long_run = (
+        paired_with_baseline(
+            partial(markdown_render, text),
+            partial(plain.render, text),
+            rounds=ROUNDS,
+            calls=calls,
+            warm_up=True,
+        )
+        for text, calls in ((typical, 20), (long, 5))
     )
 
-    print(f"markdown_typical_answer_words: {len(typical.split())} words")
-    print(f"markdown_typical_answer: {typical_ms:.2f} ms")
-    print(f"markdown_it_plain_typical_baseline: {typical_plain_ms:.2f} ms")
-    print(f"markdown_long_answer_chars: {len(long)} chars")
-    print(f"markdown_long_answer: {long_ms:.2f} ms")
-    print(f"markdown_it_plain_long_baseline: {long_plain_ms:.2f} ms")
-    print(f"markdown_x_vs_plain: {typical_ratio:.2f} ratio")
-    print(f"markdown_long_x_vs_plain: {long_ratio:.2f} ratio")
+    figure("markdown_typical_answer_words", len(typical.split()), "words", digits=0)
+    figure("markdown_typical_answer", typical_run.ours * 1e3, "ms", digits=2)
+    figure("markdown_it_plain_typical_baseline", typical_run.baseline * 1e3, "ms", digits=2)
+    figure("markdown_long_answer_chars", len(long), "chars", digits=0)
+    figure("markdown_long_answer", long_run.ours * 1e3, "ms", digits=2)
+    figure("markdown_it_plain_long_baseline", long_run.baseline * 1e3, "ms", digits=2)
+    figure("markdown_x_vs_plain", typical_run.ratio, "ratio", digits=2)
+    figure("markdown_long_x_vs_plain", long_run.ratio, "ratio", digits=2)
 
 
 if __name__ == "__main__":

@@ -16,59 +16,29 @@ Baseline: the keep-alive interval in force (`quiet_stream_keepalive_interval`), 
 silence's ratio to it (at most 1.0 when every stream keeps its promise). Both answers run at
 once, so the bench takes about QUIET_SECONDS plus the servers' start.
 
-Set-up as in bench_streaming.py: a scratch database `vero_bench_quiet_<pid>` next to
-DATABASE_URL's (dropped at the end), the fake provider in this process, servers started with
-bench/_server.py.
+Set-up through the benches' harness (bench/_harness.py), as in bench_streaming.py: a scratch
+database `vero_bench_quiet_<pid>` next to DATABASE_URL's (dropped at the end), the fake
+provider in this process, servers started with bench/_server.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import os
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
-
-import aiohttp  # noqa: E402
-from bench_streaming import (  # noqa: E402
-    Client,
-    Server,
-    _free_port,
-    _migrate,
-    _tokens,
-    _url_with_db,
-    comment,
-    database_create,
-    database_drop,
-    report,
-    server_wait,
-)
+import aiohttp
+from _client import guest_client
+from _harness import Setup, bench_main, comment, report, tokens
+from _server import Server
 
 QUIET_SECONDS = 25.0
 TOKENS_BEFORE = 3
 TOKENS = 6
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _server_start(database_url: str, log: Path, redis_url: str) -> Server:
-    """A server with the environment's settings (keep-alive interval included), on Redis or
-    not."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DEBUG")}
-    env.update(DATABASE_URL=database_url, SECURE_COOKIES="false", REDIS_URL=redis_url)
-    command = [sys.executable, str(ROOT / "bench" / "_server.py"), "-b", "127.0.0.1", "-p",
-               str(port), "vero.asgi:application"]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
-    return Server(process=process, port=port, log=log)
 
 
 async def _largest_silence(sender: Server, reader: Server, fake: Any) -> tuple[float, str]:
@@ -77,15 +47,12 @@ async def _largest_silence(sender: Server, reader: Server, fake: Any) -> tuple[f
     from tests.chats.helpers import sse_events
     from tests.fake_provider import Script
 
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as http:
-        async with http.get(f"{sender.base}/") as response:
-            assert response.status == 200, response.status
-        csrf = next(cookie.value for cookie in jar if cookie.key == "csrftoken")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        client = await guest_client(http, sender.base)
         fake.enqueue(
-            Script(text=_tokens(TOKENS), delay=0.01, pause_after=TOKENS_BEFORE, pause=QUIET_SECONDS)
+            Script(text=tokens(TOKENS), delay=0.01, pause_after=TOKENS_BEFORE, pause=QUIET_SECONDS)
         )
-        path, _answer = await Client(http=http, base=sender.base, csrf=csrf).send("", None)
+        path, _answer = await client.send("", None)
         times: list[float] = []
         body = b""
         headers = {"Accept": "text/event-stream"}  # as a browser's EventSource asks
@@ -106,8 +73,8 @@ async def bench(alone: Server, pair: tuple[Server, Server] | None, fake: Any) ->
 
     interval = float(settings.STREAM_KEEPALIVE_SECONDS)
     report("quiet_stream_keepalive_interval", interval, "s", note="baseline: the promise")
-    servers = [alone, *(pair or ())]
-    await asyncio.gather(*(server_wait(server) for server in servers))
+    running = [alone, *(pair or ())]
+    await asyncio.gather(*(asyncio.to_thread(server.wait) for server in running))
     runs = [_largest_silence(alone, alone, fake)]
     if pair is not None:
         runs.append(_largest_silence(pair[0], pair[1], fake))
@@ -121,60 +88,22 @@ async def bench(alone: Server, pair: tuple[Server, Server] | None, fake: Any) ->
     await llm_close()
 
 
-def main() -> int:
-    base_url = os.environ.get("DATABASE_URL")
-    if not base_url:
-        print("DATABASE_URL is not set (make bench sets it through scripts/devdb.py)")
-        return 1
+def _run(setup: Setup) -> None:
     redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-    dbname = f"vero_bench_quiet_{os.getpid()}"
-    scratch_url = _url_with_db(base_url, dbname)
-    began = time.perf_counter()
-    database_create(base_url, dbname)
-    servers: list[Server] = []
-    fake: Any = None
-    try:
-        _migrate(scratch_url)
-        os.environ["DATABASE_URL"] = scratch_url
-        import django
+    alone = setup.servers.start(env={"REDIS_URL": ""})
+    pair: tuple[Server, Server] | None = None
+    if _redis_answers(redis_url):
+        shared = {"REDIS_URL": redis_url}
+        pair = (setup.servers.start(env=shared), setup.servers.start(env=shared))
+    else:
+        comment(f"no Redis at {redis_url}: two processes not measured")
+    asyncio.run(bench(alone, pair, setup.fake))
 
-        django.setup()
-        from django.db import connection
 
-        from models_registry.models import Tier
-        from tests.conftest import fake_model_register
-        from tests.fake_provider import FakeProvider
-
-        fake = FakeProvider().start()
-        fake_model_register(fake.base_url)
-        Tier.objects.update(bucket_capacity=10_000, refill_amount=10_000)
-        connection.close()
-        logs = [Path(f"/tmp/{dbname}-server{index}.log") for index in range(3)]
-        alone = _server_start(scratch_url, logs[0], redis_url="")
-        servers.append(alone)
-        pair: tuple[Server, Server] | None = None
-        if _redis_answers(redis_url):
-            pair = (
-                _server_start(scratch_url, logs[1], redis_url),
-                _server_start(scratch_url, logs[2], redis_url),
-            )
-            servers += pair
-        else:
-            comment(f"no Redis at {redis_url}: two processes not measured")
-        asyncio.run(bench(alone, pair, fake))
-        comment(f"total {time.perf_counter() - began:.0f} s")
-        return 0
-    finally:
-        for server in servers:
-            server.stop()
-            server.log.unlink(missing_ok=True)
-        if fake is not None:
-            fake.stop()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        database_drop(base_url, dbname)
+def main() -> int:
+    return bench_main(
+        _run, prefix="vero_bench_quiet", fake_bucket=10_000, keep_logs_on_failure=False
+    )
 
 
 def _redis_answers(url: str) -> bool:

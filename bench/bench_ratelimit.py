@@ -24,19 +24,15 @@ import random
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
-
 import django
 import psycopg
-from psycopg import sql
+from _harness import database_create, database_drop, figure
 
 USERS = 10_000
 CLIENTS = 32
@@ -227,9 +223,9 @@ def _p(latencies: list[float], q: float) -> float:
 
 
 def _report(name: str, elapsed: float, latencies: list[float]) -> None:
-    print(f"{name}_decisions_per_second: {len(latencies) / elapsed:.0f} per_s")
-    print(f"{name}_p50: {_p(latencies, 0.5):.3f} ms")
-    print(f"{name}_p99: {_p(latencies, 0.99):.3f} ms")
+    figure(f"{name}_decisions_per_second", len(latencies) / elapsed, "per_s", digits=0)
+    figure(f"{name}_p50", _p(latencies, 0.5), "ms", digits=3)
+    figure(f"{name}_p99", _p(latencies, 0.99), "ms", digits=3)
 
 
 def _one_client(
@@ -307,11 +303,10 @@ def main() -> None:
     from ratelimit.services import CONSUME_SQL
 
     # Other processes on this machine share its cores with PostgreSQL and the clients.
-    print(f"load_average_before_run: {os.getloadavg()[0]:.2f} processes")
+    figure("load_average_before_run", os.getloadavg()[0], "processes", digits=2)
     dbname = f"vero_bench_{os.getpid()}"
     admin_conninfo = _conninfo()
-    with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    database_create(admin_conninfo, dbname)
     try:
         conninfo = _conninfo(dbname)
         _create_schema(conninfo)
@@ -319,14 +314,12 @@ def main() -> None:
 
         elapsed, latencies, _ = _run("select1", conninfo, 1, decisions=ONE_CLIENT_DECISIONS)
         baseline_p50 = _p(latencies, 0.5)
-        print(f"select1_baseline_p50: {baseline_p50:.3f} ms")
+        figure("select1_baseline_p50", baseline_p50, "ms", digits=3)
 
         elapsed, latencies = _one_client(conninfo, CONSUME_SQL, users)
         _report("ratelimit_1_client", elapsed, latencies)
-        print(
-            "ratelimit_1_client_p50_x_vs_select1_baseline:"
-            f" {_p(latencies, 0.5) / baseline_p50:.2f} ratio"
-        )
+        ratio = _p(latencies, 0.5) / baseline_p50
+        figure("ratelimit_1_client_p50_x_vs_select1_baseline", ratio, "ratio", digits=2)
         elapsed, latencies = _one_client(conninfo, CONSUME_SQL, users, relaxed_commit=False)
         _report("ratelimit_1_client_durable_commit", elapsed, latencies)
 
@@ -344,14 +337,13 @@ def main() -> None:
         # The same clients sending a bare SELECT 1: what this machine allows any statement.
         elapsed, latencies, _ = _run("select1", conninfo, CLIENTS, decisions=DECISIONS_PER_CLIENT)
         _report(f"select1_{CLIENTS}_clients_baseline", elapsed, latencies)
-        print(
-            f"ratelimit_{CLIENTS}_clients_x_vs_select1_baseline:"
-            f" {consumed_per_second / (len(latencies) / elapsed):.2f} ratio"
-        )
+        ratio = consumed_per_second / (len(latencies) / elapsed)
+        figure(f"ratelimit_{CLIENTS}_clients_x_vs_select1_baseline", ratio, "ratio", digits=2)
         tps, latencies = _pgbench(conninfo, CONSUME_SQL)
-        print(f"ratelimit_{CLIENTS}_clients_pgbench_decisions_per_second: {tps:.0f} per_s")
-        print(f"ratelimit_{CLIENTS}_clients_pgbench_p50: {_p(latencies, 0.5):.3f} ms")
-        print(f"ratelimit_{CLIENTS}_clients_pgbench_p99: {_p(latencies, 0.99):.3f} ms")
+        pgbench = f"ratelimit_{CLIENTS}_clients_pgbench"
+        figure(f"{pgbench}_decisions_per_second", tps, "per_s", digits=0)
+        figure(f"{pgbench}_p50", _p(latencies, 0.5), "ms", digits=3)
+        figure(f"{pgbench}_p99", _p(latencies, 0.99), "ms", digits=3)
 
         hot_user = users[0]
         with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -366,8 +358,9 @@ def main() -> None:
             bucket=HOT_BUCKET,
         )
         _report("ratelimit_hot_key", elapsed, latencies)
-        print(f"ratelimit_hot_key_admitted: {admitted} of {len(latencies)} requests")
-        print(f"ratelimit_hot_key_over_grants: {max(0, admitted - HOT_CAPACITY)} count")
+        requests = f"of {len(latencies)} requests"
+        figure("ratelimit_hot_key_admitted", admitted, requests, digits=0)
+        figure("ratelimit_hot_key_over_grants", max(0, admitted - HOT_CAPACITY), "count", digits=0)
 
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(
@@ -380,12 +373,10 @@ def main() -> None:
             "rmw", conninfo, CLIENTS, user_id=hot_user, decisions=DECISIONS_PER_CLIENT // 4
         )
         _report("rmw_hot_key", rmw_elapsed, rmw_latencies)
-        print(f"rmw_hot_key_over_grants: {max(0, rmw_admitted - HOT_CAPACITY)} count")
+        over_grants = max(0, rmw_admitted - HOT_CAPACITY)
+        figure("rmw_hot_key_over_grants", over_grants, "count", digits=0)
     finally:
-        with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-            )
+        database_drop(admin_conninfo, dbname)
 
 
 if __name__ == "__main__":
