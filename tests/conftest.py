@@ -1,4 +1,7 @@
-"""Shared fixtures: personas (a guest, alice, bob, an admin) and clients acting as them."""
+"""Shared fixtures: personas (a guest, alice, bob, an admin) and clients acting as them.
+
+Fixtures and pytest hooks only; the plain helpers they use live in `tests/helpers.py`.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,10 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from accounts.guests import guest_token_issue
 from accounts.models import User
+from tests.helpers import PASSWORD, client_for_guest, fake_model_register
 
 pytest_plugins = ["tests.fixtures_fake_provider"]
-
-PASSWORD = "correct horse battery staple"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,12 +83,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: "tests/browser/" in str(item.fspath))
 
 
-def client_for_guest(user: User) -> Client:
-    client = Client()
-    client.cookies[settings.GUEST_COOKIE_NAME] = guest_token_issue(guest_id=user.id)
-    return client
-
-
 @pytest.fixture
 def guest_client(guest: User) -> Client:
     return client_for_guest(guest)
@@ -112,41 +107,6 @@ def admin_client(admin_user: User) -> Client:  # overrides pytest-django's admin
     client = Client()
     client.force_login(admin_user)
     return client
-
-
-FAKE_MODEL_ID = "fake:fake-model"
-
-
-def fake_model_register(base_url: str) -> str:
-    """Register the fake provider as a custom endpoint serving `fake:fake-model` to every tier."""
-    from models_registry.models import Creator, Model, ModelProvider, Provider, Tier
-
-    creator, _ = Creator.objects.get_or_create(slug="fake", defaults={"name": "Fake Labs"})
-    provider, _ = Provider.objects.update_or_create(
-        slug="fake-provider",
-        defaults={"name": "Fake provider", "kind": "custom", "base_url": base_url, "enabled": True},
-    )
-    model, _ = Model.objects.get_or_create(
-        id=FAKE_MODEL_ID,
-        defaults={"creator": creator, "display_name": "Fake Model", "input_modalities": ["text"]},
-    )
-    ModelProvider.objects.get_or_create(
-        model=model,
-        provider=provider,
-        defaults={
-            "provider_model_id": "fake-model",
-            "is_default": True,
-            "price_input_per_million": 1,
-            "price_output_per_million": 2,
-        },
-    )
-    for slug, name in (("guest", "Guest"), ("regular", "Regular")):
-        Tier.objects.update_or_create(
-            slug=slug,
-            defaults={"name": name, "includes_all_models": True, "bucket_capacity": 100,
-                      "refill_amount": 100, "refill_interval_seconds": 3600},
-        )  # fmt: skip
-    return FAKE_MODEL_ID
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 from django.core import mail
 from django.test import Client
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 
 def login(client: Client, email: str, next_url: str | None = None) -> str:

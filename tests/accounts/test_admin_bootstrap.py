@@ -9,7 +9,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import User
 from tests.accounts.helpers import email_confirm, login
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.live_http import HttpSession, console_link, watched_server
 
 pytestmark = pytest.mark.django_db

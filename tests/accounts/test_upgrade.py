@@ -10,7 +10,7 @@ from django.test import Client
 
 from accounts import services
 from accounts.models import User
-from tests.conftest import PASSWORD, client_for_guest
+from tests.helpers import PASSWORD, client_for_guest
 
 COOKIE = "vero_guest"
 

@@ -1,4 +1,7 @@
-"""Browser fixtures: Daphne in a spawned process and Debian's Chromium driven by Playwright."""
+"""Browser fixtures: Daphne in a spawned process and Debian's Chromium driven by Playwright.
+
+Fixtures and pytest hooks only; the plain helpers they use live in `tests/browser/helpers.py`.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from accounts.models import User
-from tests.conftest import PASSWORD
+from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, live_password_set, page_on
 from tests.live_server import LiveServer, live_server_start
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -58,17 +49,9 @@ def browser() -> Iterator[Any]:
     playwright.stop()
 
 
-def _page_on(browser: Any, server: LiveServer) -> Iterator[Any]:
-    context = browser.new_context(base_url=server.url)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
 @pytest.fixture
 def page(browser: Any, vero_server: LiveServer, transactional_db: None) -> Iterator[Any]:
-    yield from _page_on(browser, vero_server)
+    yield from page_on(browser, vero_server)
 
 
 @pytest.fixture
@@ -84,30 +67,9 @@ def fresh_server_page(
     with django_db_blocker.unblock():
         server = live_server_start()
     try:
-        yield from _page_on(browser, server)
+        yield from page_on(browser, server)
     finally:
         server.stop()
-
-
-def live_password_set(user: User) -> None:
-    """Hash the shared test password with the live server's default hasher (PBKDF2).
-
-    The test process hashes with MD5 for speed (tests/conftest.py), which the spawned server
-    does not accept, so a persona that logs in through a browser needs a real hash.
-    """
-    hasher = PBKDF2PasswordHasher()
-    user.password = hasher.encode(PASSWORD, hasher.salt())
-    user.save(update_fields=["password"])
-
-
-def live_log_in(page: Any, user: User) -> None:
-    """Log `user` in through the live server's login form, as a person would."""
-    live_password_set(user)
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    page.wait_for_url("**/")
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from models_registry.models import Provider
-from tests.conftest import PASSWORD
 from tests.fake_provider import FakeProvider
+from tests.helpers import PASSWORD
 
 TEST_CONNECTION = "Test the connection (lists the provider's models)"
 

@@ -14,8 +14,8 @@ from playwright.sync_api import Page, expect
 from accounts.models import User
 from byok.models import UserByokModel
 from models_registry.models import Tier
-from tests.conftest import fake_model_register
 from tests.fake_provider import FakeProvider, Script
+from tests.helpers import fake_model_register
 from tests.live_server import LiveServer, live_server_start
 
 

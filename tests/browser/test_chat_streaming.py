@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
 from chats.models import Message
-from tests.browser.conftest import _page_on
+from tests.browser.helpers import page_on
 from tests.fake_provider import FakeProvider, Script, split_tokens
 from tests.live_server import live_server_start
 
@@ -261,7 +261,7 @@ def one_process_page(
     with django_db_blocker.unblock():
         server = live_server_start(extra_env={"REDIS_URL": ""})
     try:
-        yield from _page_on(browser, server)
+        yield from page_on(browser, server)
     finally:
         server.stop()
 

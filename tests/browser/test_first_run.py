@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 
 from accounts.models import User
 from chats.models import Chat
-from tests.browser.conftest import live_log_in
+from tests.browser.helpers import live_log_in
 
 
 def test_a_guest_on_a_fresh_install_sees_why_send_is_disabled_and_where_to_add_a_key(

@@ -10,7 +10,7 @@ import uuid
 from playwright.sync_api import Locator, Page, Route, expect
 
 from accounts.models import User
-from tests.browser.conftest import live_log_in
+from tests.browser.helpers import live_log_in
 from tests.chats.long_chats import LongChat, long_chat_create
 from tests.fake_provider import FakeProvider, Script
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, Route, expect
 from accounts.models import User
 from chats.models import Chat, Message
 from models_registry.models import Model
-from tests.browser.conftest import live_log_in
+from tests.browser.helpers import live_log_in
 from tests.fake_provider import FakeProvider, Script
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from accounts.models import User
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 
 def test_a_guest_signs_up_and_lands_logged_in(page: Any) -> None:

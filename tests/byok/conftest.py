@@ -1,7 +1,7 @@
 """BYOK fixtures: the personas' keys, the fake provider as their endpoint, and a log watch.
 
-Every test here runs with logging captured at DEBUG, and fails if any secret below shows up in
-a log line: keys must never be logged, whatever the path.
+Every test here runs with logging captured at DEBUG, and fails if any of the personas' secrets
+(`tests/byok/helpers.py`) shows up in a log line: keys must never be logged, whatever the path.
 """
 
 from __future__ import annotations
@@ -17,12 +17,7 @@ from accounts.models import User
 from byok.models import UserByokModel, UserCustomProvider, UserProviderKey
 from byok.services import byok_endpoint_create, byok_key_set, byok_model_add
 from models_registry.models import Provider
-
-ALICE_OPENAI_KEY = "sk-alice-openai-4f1c9e7b2d8a6f3e"
-ALICE_ENDPOINT_KEY = "sk-alice-endpoint-9b8a7c6d5e4f"
-BOB_OPENAI_KEY = "sk-bob-openai-0a1b2c3d4e5f6a7b"
-GUEST_KEY = "sk-guest-openrouter-5c4b3a2918"
-SECRETS = (ALICE_OPENAI_KEY, ALICE_ENDPOINT_KEY, BOB_OPENAI_KEY, GUEST_KEY)
+from tests.byok.helpers import ALICE_ENDPOINT_KEY, ALICE_OPENAI_KEY, SECRETS
 
 
 @pytest.fixture(autouse=True)
@@ -33,12 +28,6 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         line = record.getMessage() + (record.exc_text or "")
         for secret in SECRETS:
             assert secret not in line, f"a key was logged by {record.name}: {line[:200]}"
-
-
-def assert_no_secret(response: Any) -> None:
-    body = response.content.decode(errors="replace")
-    for secret in SECRETS:
-        assert secret not in body
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from django.test import Client
 from byok.models import UserByokModel, UserCustomProvider, UserProviderKey
 from chats.models import Chat, Message
 from models_registry.models import Provider
-from tests.byok.conftest import ALICE_ENDPOINT_KEY, ALICE_OPENAI_KEY
+from tests.byok.helpers import ALICE_ENDPOINT_KEY, ALICE_OPENAI_KEY
 from tests.chats.helpers import wait_for_answer
 from tests.fake_provider import FakeProvider, Script
 from tests.secrets_support import assert_no_secret, logged_text

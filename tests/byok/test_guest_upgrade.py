@@ -8,8 +8,8 @@ from accounts.models import User
 from accounts.services import guest_upgrade
 from byok.models import UserByokModel, UserCustomProvider, UserProviderKey
 from byok.services import byok_endpoint_create, byok_key_set, byok_model_add
-from tests.byok.conftest import ALICE_OPENAI_KEY, GUEST_KEY
-from tests.conftest import PASSWORD, client_for_guest
+from tests.byok.helpers import ALICE_OPENAI_KEY, GUEST_KEY
+from tests.helpers import PASSWORD, client_for_guest
 from vero.lib.secrets import secret_decrypt
 
 

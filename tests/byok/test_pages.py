@@ -11,13 +11,13 @@ from accounts.models import User
 from byok.models import UserByokModel, UserCustomProvider, UserProviderKey
 from byok.services import byok_endpoint_create, byok_key_set, byok_model_add
 from models_registry.models import Creator, Model, ModelProvider, Provider
-from tests.byok.conftest import (
+from tests.byok.helpers import (
     ALICE_ENDPOINT_KEY,
     ALICE_OPENAI_KEY,
     BOB_OPENAI_KEY,
     assert_no_secret,
 )
-from tests.conftest import client_for_guest
+from tests.helpers import client_for_guest
 
 HTMX = {"HX-Request": "true"}
 

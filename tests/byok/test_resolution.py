@@ -14,10 +14,10 @@ from chats.models import Chat, Message
 from models_registry.models import Tier
 from models_registry.resolver import UnknownModelError, resolve
 from ratelimit.models import Bucket, UserRateLimit
-from tests.byok.conftest import ALICE_ENDPOINT_KEY, ALICE_OPENAI_KEY, GUEST_KEY, assert_no_secret
+from tests.byok.helpers import ALICE_ENDPOINT_KEY, ALICE_OPENAI_KEY, GUEST_KEY, assert_no_secret
 from tests.chats.helpers import send, wait_for_answer
-from tests.conftest import client_for_guest
 from tests.fake_provider import Script
+from tests.helpers import client_for_guest
 
 # Answers are generated on another thread, which must see the committed rows.
 sends_a_message = pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ from django.test import Client
 from pytest_django.fixtures import Settings
 
 from byok.models import UserCustomProvider, UserProviderKey
-from tests.byok.conftest import ALICE_ENDPOINT_KEY, ALICE_OPENAI_KEY, assert_no_secret
+from tests.byok.helpers import ALICE_ENDPOINT_KEY, ALICE_OPENAI_KEY, assert_no_secret
 from vero.lib.secrets import secret_current_key_id, secret_decrypt
 
 NEW_RING_KEY = "the key ring's new first key, added this quarter"

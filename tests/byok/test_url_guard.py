@@ -18,7 +18,7 @@ from byok.models import UserByokModel, UserCustomProvider
 from byok.services import ByokInputError, byok_endpoint_create, byok_model_add
 from byok.urlguard import UnsafeURLError, url_guard_check
 from chats.models import Chat, Message
-from tests.byok.conftest import ALICE_ENDPOINT_KEY, assert_no_secret
+from tests.byok.helpers import ALICE_ENDPOINT_KEY, assert_no_secret
 from tests.chats.helpers import send
 
 PUBLIC_ADDRESS = "93.184.216.34"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from chats.models import Chat, ChatDeletion, Message, TokenUsage
 from chats.services import message_send
-from tests.conftest import PASSWORD, client_for_guest
+from tests.helpers import PASSWORD, client_for_guest
 
 pytestmark = pytest.mark.django_db
 

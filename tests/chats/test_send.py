@@ -13,8 +13,8 @@ from accounts.models import User
 from chats.models import Chat, Message, TokenUsage
 from ratelimit.models import UserRateLimit
 from tests.chats.helpers import send, wait_for_answer, wait_for_title
-from tests.conftest import client_for_guest
 from tests.fake_provider import Script
+from tests.helpers import client_for_guest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -45,7 +45,7 @@ from tests.chats.tree_invariants import (
     route_from_tables,
     tree_violations,
 )
-from tests.conftest import fake_model_register
+from tests.helpers import fake_model_register
 from tests.live_http import HttpSession, Page
 from tests.live_server import LiveServer, live_server_start
 

@@ -14,8 +14,8 @@ import pytest
 
 from chats.models import Chat, Message
 from tests.chats.helpers import sse_events, wait_for_answer
-from tests.conftest import fake_model_register
 from tests.fake_provider import Script
+from tests.helpers import fake_model_register
 from tests.live_server import LiveServer, live_server_start
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"

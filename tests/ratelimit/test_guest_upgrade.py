@@ -10,7 +10,7 @@ from accounts.models import User
 from accounts.services import guest_upgrade
 from ratelimit.models import Bucket, UserRateLimit
 from ratelimit.services import ratelimit_consume
-from tests.conftest import PASSWORD, client_for_guest
+from tests.helpers import PASSWORD, client_for_guest
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
