@@ -3,12 +3,20 @@
 Services call `publish` only; each ASGI process listens on the channel and forwards events to
 the user's sockets (the listener comes with the realtime issue). Payloads are small: ids and
 the kind of change, never content.
+
+Each kind's payload has a declared schema (the TypedDicts below, collected in `EVENT_SCHEMAS`),
+as Zulip declares its events: a listener can rely on the keys a kind carries, and
+`event_payload` refuses a payload that does not match its kind, so a publisher that sends a
+key its kind does not have (or leaves out one it must have) fails in its tests, not in a
+reader's browser.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, TypedDict
 
 import orjson
 from django.db import connection
@@ -25,6 +33,99 @@ EventKind = Literal[
 ]
 
 
+# Every value is a string: ids travel as their canonical UUID text. Optional keys are declared
+# in `total=False` subclasses, which keeps the required/optional split readable at run time.
+
+
+class _ChatEvent(TypedDict):
+    user: str
+    kind: EventKind
+    chat: str
+
+
+class _MessageEvent(_ChatEvent):
+    message: str
+
+
+class ChatCreatedEvent(_ChatEvent, total=False):
+    """A chat appeared in the user's list (created, forked, or moved in from their guest)."""
+
+    # The answer being generated, when a send created the chat with its first turn.
+    message: str
+
+
+class ChatUpdatedEvent(_ChatEvent):
+    """A chat's title changed (renamed, or titled after its first answer)."""
+
+
+class ChatDeletedEvent(_ChatEvent):
+    """A chat and its whole tree are gone."""
+
+
+class MessageCreatedEvent(_MessageEvent):
+    """A send added a turn; `message` is its answer, generated from now on."""
+
+
+class MessageUpdatedEvent(_MessageEvent):
+    """A message changed in place: an answer ended, stopped or was interrupted, or was edited."""
+
+
+class TreeChangedEvent(_ChatEvent, total=False):
+    """The tree or its shown route changed: a version, a selection, a regeneration, a delete."""
+
+    # The message the change is about (the new version or the one now shown); a delete has none.
+    message: str
+
+
+EVENT_SCHEMAS: dict[str, type[Mapping[str, object]]] = {
+    "chat.created": ChatCreatedEvent,
+    "chat.updated": ChatUpdatedEvent,
+    "chat.deleted": ChatDeletedEvent,
+    "message.created": MessageCreatedEvent,
+    "message.updated": MessageUpdatedEvent,
+    "tree.changed": TreeChangedEvent,
+}
+
+
+@dataclass(frozen=True)
+class EventSchema:
+    """The keys a kind's payload must carry and the ones it may carry."""
+
+    required: frozenset[str]
+    optional: frozenset[str]
+
+
+def event_schema(kind: str) -> EventSchema:
+    """The schema of `kind`; an unknown kind is a programming error."""
+    typed = EVENT_SCHEMAS.get(kind)
+    if typed is None:
+        raise EventSchemaError(f"{kind!r} is not an event kind")
+    # TypedDict classes carry these at run time; typeshed's Mapping does not declare them.
+    required: frozenset[str] = typed.__required_keys__  # type: ignore[attr-defined]
+    optional: frozenset[str] = typed.__optional_keys__  # type: ignore[attr-defined]
+    return EventSchema(required=required, optional=optional)
+
+
+class EventSchemaError(TypeError):
+    """A payload that does not match its kind's schema: a bug in the publisher, never input."""
+
+
+def event_check(payload: Mapping[str, object]) -> None:
+    """Raise `EventSchemaError` unless `payload` carries exactly what its kind declares."""
+    kind = payload.get("kind")
+    schema = event_schema(str(kind))
+    keys = payload.keys()
+    missing = schema.required - keys
+    unknown = keys - schema.required - schema.optional
+    if missing or unknown:
+        raise EventSchemaError(
+            f"{kind} event: missing {sorted(missing)}, not in its schema {sorted(unknown)}"
+        )
+    not_text = [key for key, value in payload.items() if not isinstance(value, str)]
+    if not_text:
+        raise EventSchemaError(f"{kind} event: {sorted(not_text)} must be strings")
+
+
 def event_payload(
     *,
     user_id: uuid.UUID,
@@ -38,6 +139,7 @@ def event_payload(
         payload["chat"] = str(chat_id)
     if message_id is not None:
         payload["message"] = str(message_id)
+    event_check(payload)
     return orjson.dumps(payload).decode()
 
 
