@@ -17,16 +17,12 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
-from chats.branching import (
-    branch_select,
-    chat_fork,
-    message_delete_single,
-    message_edit_in_place,
-    message_edit_user,
-)
+from chats.delete_services import message_delete_single
+from chats.fork_services import chat_fork
 from chats.generation import messages_reap
 from chats.models import Chat, Message
-from chats.services import chat_create, chat_delete, chat_rename, message_send
+from chats.services import chat_delete, chat_rename, chats_move_to_account, message_send
+from chats.version_services import branch_select, message_edit_in_place, message_edit_user
 from realtime.events import EVENT_SCHEMAS, EventKind, EventSchemaError, event_check, event_payload
 from tests.chats.branching_support import conversation
 from tests.chats.helpers import send, wait_for_answer
@@ -62,9 +58,12 @@ def chat(alice: User) -> Chat:
 
 
 @publishes("chat.created")
-def test_a_new_chat_is_announced_with_its_id(alice: User) -> None:
+def test_a_guests_chats_moved_to_their_account_are_announced_as_new(
+    guest: User, alice: User
+) -> None:
+    chat = Chat.objects.create(user=guest, title="Moons")
     with events_listen() as listener:
-        chat = chat_create(user_id=alice.id, title="Moons")
+        chats_move_to_account(guest_id=guest.id, account_id=alice.id)
         events = received(listener)
 
     assert events == [{"user": str(alice.id), "kind": "chat.created", "chat": str(chat.id)}]
