@@ -9,6 +9,7 @@ pages; it never lists a long chat inline.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import admin
@@ -214,14 +215,16 @@ class TokenUsageAdmin(_ReadOnlyAdmin[TokenUsage]):
 
     @admin.display(description="chat")
     def chat_link(self, usage: TokenUsage) -> SafeString | str:
-        if usage.chat_id is None:
-            return ""
-        url = reverse("admin:chats_chat_change", args=[usage.chat_id])
-        return format_html('<a href="{}">{}</a>', url, usage.chat_id)
+        return _change_link("chats_chat", usage.chat_id)
 
     @admin.display(description="message")
     def message_link(self, usage: TokenUsage) -> SafeString | str:
-        if usage.message_id is None:
-            return ""
-        url = reverse("admin:chats_message_change", args=[usage.message_id])
-        return format_html('<a href="{}">{}</a>', url, usage.message_id)
+        return _change_link("chats_message", usage.message_id)
+
+
+def _change_link(model: str, object_id: uuid.UUID | None) -> SafeString | str:
+    """A link to a row's admin page, by id: usage rows keep ids, not foreign keys."""
+    if object_id is None:
+        return ""
+    url = reverse(f"admin:{model}_change", args=[object_id])
+    return format_html('<a href="{}">{}</a>', url, object_id)

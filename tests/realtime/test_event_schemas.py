@@ -25,7 +25,7 @@ from chats.services import chat_delete, chat_rename, chats_move_to_account, mess
 from chats.version_services import branch_select, message_edit_in_place, message_edit_user
 from realtime.events import EVENT_SCHEMAS, EventKind, EventSchemaError, event_check, event_payload
 from tests.chats.branching_support import conversation
-from tests.chats.helpers import send, wait_for_answer
+from tests.chats.helpers import send, wait_for_answer, wait_for_title
 from tests.fake_provider import Script
 from tests.helpers import EventListener, events_listen
 
@@ -52,6 +52,16 @@ def received(listener: EventListener, timeout: float = 0.5) -> list[dict[str, An
     return payloads
 
 
+def event(
+    kind: EventKind, *, user: uuid.UUID, chat: uuid.UUID, message: uuid.UUID | None = None
+) -> dict[str, str]:
+    """The payload a listener should receive: ids as text, `message` only when there is one."""
+    payload = {"user": str(user), "kind": kind, "chat": str(chat)}
+    if message is not None:
+        payload["message"] = str(message)
+    return payload
+
+
 @pytest.fixture
 def chat(alice: User) -> Chat:
     return Chat.objects.create(user=alice, title="Planets")
@@ -66,7 +76,7 @@ def test_a_guests_chats_moved_to_their_account_are_announced_as_new(
         chats_move_to_account(guest_id=guest.id, account_id=alice.id)
         events = received(listener)
 
-    assert events == [{"user": str(alice.id), "kind": "chat.created", "chat": str(chat.id)}]
+    assert events == [event("chat.created", user=alice.id, chat=chat.id)]
 
 
 @publishes("chat.created")
@@ -76,12 +86,7 @@ def test_a_send_that_starts_a_chat_announces_it_with_its_answer(alice: User) -> 
         events = received(listener)
 
     assert events == [
-        {
-            "user": str(alice.id),
-            "kind": "chat.created",
-            "chat": str(turn.chat.id),
-            "message": str(turn.answer.id),
-        }
+        event("chat.created", user=alice.id, chat=turn.chat.id, message=turn.answer.id)
     ]
 
 
@@ -92,9 +97,7 @@ def test_a_fork_is_announced_as_a_new_chat(chat: Chat) -> None:
         fork = chat_fork(chat=chat, message=q2)
         events = received(listener)
 
-    assert [(event["kind"], event["chat"]) for event in events] == [
-        ("chat.created", str(fork.chat.id))
-    ]
+    assert events == [event("chat.created", user=chat.user_id, chat=fork.chat.id)]
 
 
 @publishes("chat.updated")
@@ -103,7 +106,7 @@ def test_a_renamed_chat_is_announced(chat: Chat) -> None:
         chat_rename(chat=chat, title="Outer planets")
         events = received(listener)
 
-    assert events == [{"user": str(chat.user_id), "kind": "chat.updated", "chat": str(chat.id)}]
+    assert events == [event("chat.updated", user=chat.user_id, chat=chat.id)]
 
 
 @publishes("chat.deleted")
@@ -113,7 +116,7 @@ def test_a_deleted_chat_is_announced(chat: Chat) -> None:
         chat_delete(chat=chat)
         events = received(listener)
 
-    assert events == [{"user": str(chat.user_id), "kind": "chat.deleted", "chat": str(chat.id)}]
+    assert events == [event("chat.deleted", user=chat.user_id, chat=chat.id)]
 
 
 @publishes("message.created")
@@ -132,34 +135,30 @@ def test_a_send_in_a_chat_announces_its_answer(chat: Chat) -> None:
         events = received(listener)
 
     assert events == [
-        {
-            "user": str(chat.user_id),
-            "kind": "message.created",
-            "chat": str(chat.id),
-            "message": str(turn.answer.id),
-        }
+        event("message.created", user=chat.user_id, chat=chat.id, message=turn.answer.id)
         for turn in (shown, stale)
     ]
 
 
-@publishes("message.updated")
-def test_a_finished_answer_is_announced_as_an_updated_message(
+@publishes("chat.created", "message.updated", "chat.updated")
+def test_a_new_chats_answer_and_title_are_announced_as_they_are_saved(
     client: Client, fake_model: str, fake_llm: Any
 ) -> None:
     fake_llm.enqueue(Script(text=["Four ", "moons."]), Script(text="Galilean moons"))
     with events_listen() as listener:
         send(client, "How many big moons has Jupiter?", fake_model)
         answer = wait_for_answer(Message.objects.get(role=Message.Role.ASSISTANT).id)
-        events = received(listener, timeout=1.0)
+        # The title comes after the answer; waiting for it keeps its event out of later tests.
+        wait_for_title(answer.chat, "Galilean moons")
+        events = received(listener)
 
+    user, chat = answer.chat.user_id, answer.chat_id
     assert answer.status == Message.Status.COMPLETE
-    updated = {
-        "user": str(answer.chat.user_id),
-        "kind": "message.updated",
-        "chat": str(answer.chat_id),
-        "message": str(answer.id),
-    }
-    assert updated in events
+    assert events == [
+        event("chat.created", user=user, chat=chat, message=answer.id),
+        event("message.updated", user=user, chat=chat, message=answer.id),
+        event("chat.updated", user=user, chat=chat),
+    ]
 
 
 @publishes("message.updated")
@@ -169,14 +168,7 @@ def test_an_edit_in_place_is_announced_as_an_updated_message(chat: Chat) -> None
         message_edit_in_place(message=answer, text="a1, corrected")
         events = received(listener)
 
-    assert events == [
-        {
-            "user": str(chat.user_id),
-            "kind": "message.updated",
-            "chat": str(chat.id),
-            "message": str(answer.id),
-        }
-    ]
+    assert events == [event("message.updated", user=chat.user_id, chat=chat.id, message=answer.id)]
 
 
 @publishes("message.updated")
@@ -188,12 +180,7 @@ def test_an_answer_the_reaper_interrupts_is_announced_as_an_updated_message(alic
 
     assert reaped == 1
     assert events == [
-        {
-            "user": str(alice.id),
-            "kind": "message.updated",
-            "chat": str(turn.chat.id),
-            "message": str(turn.answer.id),
-        }
+        event("message.updated", user=alice.id, chat=turn.chat.id, message=turn.answer.id)
     ]
 
 
@@ -205,12 +192,7 @@ def test_a_branching_edit_is_announced_with_its_new_answer(chat: Chat) -> None:
         events = received(listener)
 
     assert events == [
-        {
-            "user": str(chat.user_id),
-            "kind": "tree.changed",
-            "chat": str(chat.id),
-            "message": str(edit.answer.id),
-        }
+        event("tree.changed", user=chat.user_id, chat=chat.id, message=edit.answer.id)
     ]
 
 
@@ -225,13 +207,8 @@ def test_a_selection_and_a_delete_are_announced_as_tree_changes(chat: Chat) -> N
 
     assert shown == question.id
     assert events == [
-        {
-            "user": str(chat.user_id),
-            "kind": "tree.changed",
-            "chat": str(chat.id),
-            "message": str(question.id),
-        },
-        {"user": str(chat.user_id), "kind": "tree.changed", "chat": str(chat.id)},
+        event("tree.changed", user=chat.user_id, chat=chat.id, message=question.id),
+        event("tree.changed", user=chat.user_id, chat=chat.id),
     ]
 
 
