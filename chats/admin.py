@@ -67,8 +67,9 @@ class ChatModelFilter(admin.SimpleListFilter):
         return queryset.filter(settings__model=self.value())
 
 
-def _messages_url(chat_id: Any) -> str:
-    return reverse("admin:chats_message_changelist") + "?" + urlencode({"chat__id__exact": chat_id})
+def _messages_url(chat_id: uuid.UUID) -> str:
+    query = urlencode({"chat__id__exact": str(chat_id)})
+    return f"{reverse('admin:chats_message_changelist')}?{query}"
 
 
 @admin.register(Chat)

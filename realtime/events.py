@@ -87,6 +87,10 @@ EVENT_SCHEMAS: dict[str, type[Mapping[str, object]]] = {
 }
 
 
+class EventSchemaError(TypeError):
+    """A payload that does not match its kind's schema: a bug in the publisher, never input."""
+
+
 @dataclass(frozen=True)
 class EventSchema:
     """The keys a kind's payload must carry and the ones it may carry."""
@@ -104,10 +108,6 @@ def event_schema(kind: str) -> EventSchema:
     required: frozenset[str] = typed.__required_keys__  # type: ignore[attr-defined]
     optional: frozenset[str] = typed.__optional_keys__  # type: ignore[attr-defined]
     return EventSchema(required=required, optional=optional)
-
-
-class EventSchemaError(TypeError):
-    """A payload that does not match its kind's schema: a bug in the publisher, never input."""
 
 
 def event_check(payload: Mapping[str, object]) -> None:
