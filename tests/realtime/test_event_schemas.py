@@ -19,8 +19,8 @@ from django.test import Client
 from accounts.models import User
 from chats.delete_services import message_delete_single
 from chats.fork_services import chat_fork
-from chats.generation import messages_reap
 from chats.models import Chat, Message
+from chats.reaper import messages_reap
 from chats.services import chat_delete, chat_rename, chats_move_to_account, message_send
 from chats.version_services import branch_select, message_edit_in_place, message_edit_user
 from realtime.events import EVENT_SCHEMAS, EventKind, EventSchemaError, event_check, event_payload
