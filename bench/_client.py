@@ -20,6 +20,9 @@ import orjson
 
 MODEL = "fake:fake-model"
 STREAM_URL = re.compile(r'data-stream-url="(/c/[0-9a-f-]+/m/([0-9a-f-]+)/stream)"')
+# The tree version a page shows and posts with every change (chat.js), from a page or from a
+# send's out-of-band update.
+VERSION = re.compile(r'name="version" value="(\d*)"')
 
 
 @dataclass
@@ -49,12 +52,24 @@ class Client:
     http: aiohttp.ClientSession
     base: str
     csrf: str
+    # The tree version the client's "page" of each chat shows, as a tab keeps it.
+    versions: dict[str, str] = field(default_factory=dict)
+
+    async def page_open(self, chat_id: str) -> None:
+        """Load the chat's page, as a tab does before its first send there (its version)."""
+        async with self.http.get(f"{self.base}/c/{chat_id}/") as response:
+            found = VERSION.search(await response.text())
+        if found is not None:
+            self.versions[chat_id] = found.group(1)
 
     async def send(self, chat_id: str, parent_id: str | None, text: str = "hi") -> tuple[str, str]:
-        """Send as htmx does; no chat_id: a new chat's. Returns the stream's path, answer id."""
+        """Send as htmx does, with the version the page shows; no chat_id: a new chat's.
+        Returns the stream's path and the answer's id."""
         data = {"text": text, "model": MODEL}
         if parent_id is not None:
             data["parent"] = parent_id
+        if chat_id:
+            data["version"] = self.versions.get(chat_id, "")
         headers = {"X-CSRFToken": self.csrf, "HX-Request": "true"}
         url = f"{self.base}/c/{chat_id}/send" if chat_id else f"{self.base}/c/send"
         async with self.http.post(url, data=data, headers=headers) as response:
@@ -64,10 +79,15 @@ class Client:
         found = STREAM_URL.search(body)
         if found is None:
             raise RuntimeError("no stream URL in the send response")
+        version = VERSION.search(body)
+        if version is not None:
+            self.versions[found.group(1).split("/")[2]] = version.group(1)
         return found.group(1), found.group(2)
 
     async def answer(self, chat_id: str, parent_id: str | None) -> Stream:
         """Send, then follow the answer's SSE stream to its `done` event."""
+        if chat_id and chat_id not in self.versions:
+            await self.page_open(chat_id)  # not timed: the page was open before the send
         stream = Stream(started=time.perf_counter())
         path, stream.answer_id = await self.send(chat_id, parent_id)
         stream.sent = time.perf_counter()

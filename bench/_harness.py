@@ -254,8 +254,8 @@ def fake_provider(*, bucket: int) -> Iterator[Any]:
     from django.db import connection
 
     from models_registry.models import Tier
-    from tests.conftest import fake_model_register
     from tests.fake_provider import FakeProvider
+    from tests.helpers import fake_model_register
 
     fake = FakeProvider().start()
     try:

@@ -104,6 +104,14 @@ def long_context(count: int) -> list[dict[str, str]]:
 # -- statements on the send path (in this process) ----------------------------------------------
 
 
+def _shown_version(chat_id: str) -> dict[str, str]:
+    """What the chat's page posts with a send: the tree version it shows (the current one)."""
+    from chats.models import Chat
+
+    version = Chat.objects.filter(id=chat_id).values_list("tree_version", flat=True).get()
+    return {"version": str(version)}
+
+
 def send_statements(user_id: str, chat_id: str, parent_id: str | None) -> tuple[list[str], str]:
     """The statements of one htmx send and its answer's id; no chat_id: a new chat's send."""
     from django.conf import settings
@@ -117,6 +125,8 @@ def send_statements(user_id: str, chat_id: str, parent_id: str | None) -> tuple[
     client.cookies[settings.GUEST_COOKIE_NAME] = guest_token_issue(guest_id=uuid.UUID(user_id))
     url = f"/c/{chat_id}/send" if chat_id else "/c/send"
     data = {"text": "hi", "model": MODEL, **({"parent": parent_id} if parent_id else {})}
+    if chat_id:
+        data |= _shown_version(chat_id)
     with CaptureQueriesContext(connection) as captured:
         response = client.post(url, data, headers={"HX-Request": "true"})
     connection.close()
@@ -142,7 +152,7 @@ def send_writes(user_id: str, chat_id: str, parent_id: str) -> int:
         with transaction.atomic():
             response = client.post(
                 f"/c/{chat_id}/send",
-                {"text": "hi", "model": MODEL, "parent": parent_id},
+                {"text": "hi", "model": MODEL, "parent": parent_id, **_shown_version(chat_id)},
                 headers={"HX-Request": "true"},
             )
             if response.status_code != 200:

@@ -16,10 +16,9 @@ from models_registry.models import Creator, Model, ModelProvider, Provider, Prov
 from models_registry.services import SeedReport, registry_seed
 from tests.fake_provider import FakeProvider
 from tests.fixtures_fake_provider import fake_llm, fake_provider_server
+from tests.models_registry.helpers import FAKE_KEY
 
 __all__ = ["fake_llm", "fake_provider_server"]
-
-FAKE_KEY = "sk-fake-provider-key-0042"
 
 
 @pytest.fixture

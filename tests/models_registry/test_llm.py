@@ -35,7 +35,7 @@ from models_registry.llm import (
 from models_registry.models import Model
 from models_registry.resolver import aresolve
 from tests.fake_provider import FakeProvider, Script, ToolCall
-from tests.models_registry.conftest import FAKE_KEY
+from tests.models_registry.helpers import FAKE_KEY
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("llm_sessions")]
 
