@@ -10,6 +10,7 @@ page's meters must say so.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,32 +176,33 @@ def _idle_check(chat: Chat) -> None:
 # The flows
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A message as the composer sends it: its text and model, the message it answers (None:
+    the end of the shown route), the reasoning effort, and the tree version the page showed."""
+
+    text: str
+    model_id: str
+    parent_id: uuid.UUID | None = None
+    reasoning_effort: str | None = None
+    seen_version: int | None = None
+
+
 def turn_send(
-    *,
-    actor: User | None,
-    actor_ensure: Callable[[], User],
-    chat: Chat | None,
-    text: str,
-    model_id: str,
-    parent_id: uuid.UUID | None = None,
-    reasoning_effort: str | None = None,
-    seen_version: int | None = None,
+    *, actor: User | None, actor_ensure: Callable[[], User], chat: Chat | None, outgoing: Outgoing
 ) -> SentTurn:
     """Send a message (into a new chat when `chat` is None) and start its answer.
 
     `actor` is who sends, None for a guest without a row yet; the model is resolved for them
     before `actor_ensure` creates that row, so a refused model creates nothing.
     """
-    target = resolve(actor, model_id)
+    target = resolve(actor, outgoing.model_id)
     user = actor_ensure()
     admission = _admit(user=user, target=target)
-    turn = message_send(
-        user_id=user.id, chat=chat, text=text, model_id=model_id, parent_id=parent_id,
-        reasoning_effort=reasoning_effort, seen_version=seen_version,
-    )  # fmt: skip
+    turn = message_send(user_id=user.id, chat=chat, **dataclasses.asdict(outgoing))
     answer_start(
         user=user, chat=turn.chat, answer=turn.answer, target=target,
-        reasoning_effort=reasoning_effort, with_title=turn.chat_created,
+        reasoning_effort=outgoing.reasoning_effort, with_title=turn.chat_created,
     )  # fmt: skip
     return SentTurn(turn=turn, decision=admission.decision)
 

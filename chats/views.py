@@ -35,7 +35,7 @@ from chats.selectors import (
     message_get_for_chat,
 )
 from chats.services import Turn, chat_delete, chat_rename
-from chats.turn_services import answer_retry, answer_stop, turn_send
+from chats.turn_services import Outgoing, answer_retry, answer_stop, turn_send
 from vero.http import VeroRequest
 
 
@@ -88,12 +88,15 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
     form = SendForm(request.POST)
     if not form.is_valid():
         return form_error_response(request, form)
-    sent = turn_send(
-        actor=actor_get(request), actor_ensure=lambda: actor_ensure(request), chat=chat,
+    outgoing = Outgoing(
         text=form.cleaned_data["text"], model_id=form.cleaned_data["model"],
         parent_id=form.cleaned_data["parent"],
         reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
         seen_version=form.cleaned_data["version"],
+    )  # fmt: skip
+    sent = turn_send(
+        actor=actor_get(request), actor_ensure=lambda: actor_ensure(request), chat=chat,
+        outgoing=outgoing,
     )  # fmt: skip
     return admitted_response(request, _sent_response(request, sent.turn), decision=sent.decision)
 

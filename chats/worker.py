@@ -160,7 +160,7 @@ async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
     checkpoints_track(live, acc)
     remote = relay.RemoteRelay(live) if relay.enabled() else None
     if remote is not None:
-        await remote.start()
+        await _relay_start(live, remote)
     outcome = await _answer_stream(live, plan, acc)
     html = await _answer_end_save(plan, acc, outcome, live.seq)
     done = {"status": outcome.status, "error": outcome.error, "html": html}
@@ -170,6 +170,19 @@ async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
         await remote.close()
     if plan.title_target is not None and outcome.status == Message.Status.COMPLETE:
         await _title(plan, acc.text)
+
+
+async def _relay_start(live: LiveAnswer, remote: relay.RemoteRelay) -> None:
+    """Start relaying to other processes. A Stop pressed meanwhile cancels this task before
+    its answer began: the cancellation is taken back and the stop kept, so the stream below
+    ends the answer as stopped (it was left `streaming`, with nobody generating it)."""
+    try:
+        await remote.start()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not live.stop_requested or task is None:
+            raise
+        task.uncancel()
 
 
 async def _answer_stream(

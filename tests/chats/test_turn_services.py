@@ -6,14 +6,18 @@ refusals are `VeroError`s with the status a view answers (`vero.errors.http_stat
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import pytest
 
 from accounts.models import User
+from chats import relay
 from chats.errors import ChatBusy, NotRetryable, SendParentGone, TreeError
 from chats.models import Chat, Message
 from chats.turn_services import (
+    Outgoing,
     RateLimitedError,
     UnknownDeleteScope,
     answer_regenerate,
@@ -35,7 +39,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _send(alice: User, model: str, text: str, chat: Chat | None = None) -> Message:
-    sent = turn_send(actor=alice, actor_ensure=lambda: alice, chat=chat, text=text, model_id=model)
+    sent = turn_send(
+        actor=alice, actor_ensure=lambda: alice, chat=chat, outgoing=Outgoing(text, model)
+    )
     return wait_for_answer(sent.turn.answer.id)
 
 
@@ -45,7 +51,7 @@ def test_a_send_without_a_request_writes_the_turn_and_generates_the_answer(
     fake_llm.enqueue(Script(text=["Hello ", "there."]))
 
     sent = turn_send(
-        actor=alice, actor_ensure=lambda: alice, chat=None, text="Hi", model_id=fake_model
+        actor=alice, actor_ensure=lambda: alice, chat=None, outgoing=Outgoing("Hi", fake_model)
     )
 
     assert sent.turn.chat_created and sent.turn.chat.user_id == alice.id
@@ -60,7 +66,10 @@ def test_a_refused_model_creates_nothing_not_even_the_actor(fake_model: str) -> 
 
     with pytest.raises(ResolutionError):
         turn_send(
-            actor=None, actor_ensure=actor_ensure, chat=None, text="Hi", model_id="no-such-model"
+            actor=None,
+            actor_ensure=actor_ensure,
+            chat=None,
+            outgoing=Outgoing("Hi", "no-such-model"),
         )
 
     assert Chat.objects.count() == 0
@@ -78,7 +87,10 @@ def test_an_empty_bucket_is_a_429_refusal_that_carries_the_decision(
 
     with pytest.raises(RateLimitedError) as refused:
         turn_send(
-            actor=alice, actor_ensure=lambda: alice, chat=None, text="again", model_id=fake_model
+            actor=alice,
+            actor_ensure=lambda: alice,
+            chat=None,
+            outgoing=Outgoing("again", fake_model),
         )
 
     assert http_status(refused.value) == 429
@@ -95,8 +107,8 @@ def test_a_send_under_a_message_of_another_chat_is_a_404_refusal(
 
     with pytest.raises(SendParentGone) as refused:
         turn_send(
-            actor=alice, actor_ensure=lambda: alice, chat=first.chat, text="three",
-            model_id=fake_model, parent_id=other.id,
+            actor=alice, actor_ensure=lambda: alice, chat=first.chat,
+            outgoing=Outgoing("three", fake_model, parent_id=other.id),
         )  # fmt: skip
 
     assert http_status(refused.value) == 404
@@ -164,7 +176,7 @@ def test_tree_changes_wait_while_the_chat_generates_and_stop_ends_the_answer(
 ) -> None:
     fake_llm.enqueue(Script(text=["slow "] * 200, delay=0.05))
     sent = turn_send(
-        actor=alice, actor_ensure=lambda: alice, chat=None, text="Hi", model_id=fake_model
+        actor=alice, actor_ensure=lambda: alice, chat=None, outgoing=Outgoing("Hi", fake_model)
     )
     chat, answer = sent.turn.chat, sent.turn.answer
 
@@ -174,3 +186,27 @@ def test_tree_changes_wait_while_the_chat_generates_and_stop_ends_the_answer(
 
     answer_stop(message=Message.objects.get(id=answer.id))
     assert wait_for_answer(answer.id).status == Message.Status.STOPPED
+
+
+def test_a_stop_pressed_while_the_answer_is_setting_out_stops_it(
+    alice: User, fake_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay's start (Redis) is the first thing an answer awaits: a Stop then cancels the
+    task before its stream began, and the answer must still end `stopped`."""
+    starting = threading.Event()
+    original = relay.RemoteRelay.start
+
+    async def slow_start(self: relay.RemoteRelay) -> None:
+        starting.set()
+        await asyncio.sleep(1.0)
+        await original(self)
+
+    monkeypatch.setattr(relay.RemoteRelay, "start", slow_start)
+    sent = turn_send(
+        actor=alice, actor_ensure=lambda: alice, chat=None, outgoing=Outgoing("Hi", fake_model)
+    )
+    assert relay.enabled() and starting.wait(5)
+
+    answer_stop(message=Message.objects.get(id=sent.turn.answer.id))
+
+    assert wait_for_answer(sent.turn.answer.id).status == Message.Status.STOPPED
