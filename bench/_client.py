@@ -52,15 +52,9 @@ class Client:
     http: aiohttp.ClientSession
     base: str
     csrf: str
-    # The tree version the client's "page" of each chat shows, as a tab keeps it.
+    # The tree version the client's "page" of each chat shows, as a tab keeps it: from each
+    # send's answer, or given by the bench for the chats it built (as if their pages were open).
     versions: dict[str, str] = field(default_factory=dict)
-
-    async def page_open(self, chat_id: str) -> None:
-        """Load the chat's page, as a tab does before its first send there (its version)."""
-        async with self.http.get(f"{self.base}/c/{chat_id}/") as response:
-            found = VERSION.search(await response.text())
-        if found is not None:
-            self.versions[chat_id] = found.group(1)
 
     async def send(self, chat_id: str, parent_id: str | None, text: str = "hi") -> tuple[str, str]:
         """Send as htmx does, with the version the page shows; no chat_id: a new chat's.
@@ -86,8 +80,6 @@ class Client:
 
     async def answer(self, chat_id: str, parent_id: str | None) -> Stream:
         """Send, then follow the answer's SSE stream to its `done` event."""
-        if chat_id and chat_id not in self.versions:
-            await self.page_open(chat_id)  # not timed: the page was open before the send
         stream = Stream(started=time.perf_counter())
         path, stream.answer_id = await self.send(chat_id, parent_id)
         stream.sent = time.perf_counter()

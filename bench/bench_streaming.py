@@ -175,6 +175,9 @@ async def _context_prepare(
     small_sql, _ = await asyncio.to_thread(send_statements, user_id, small_chat, small_parent)
     long_sql, long_tip = await asyncio.to_thread(send_statements, user_id, long_chat, long_tip)
     await answers_settled(conninfo)
+    with psycopg.connect(conninfo, autocommit=True) as conn:  # as the chats' open pages show
+        rows = conn.execute("SELECT id, tree_version FROM chats_chat WHERE user_id = %s", [user_id])
+        client.versions.update({str(chat): str(version) for chat, version in rows})
     if len(small_sql) != len(long_sql):
         statements_difference(small_sql, long_sql, words=6, chars=100)
     ctx = Context(
