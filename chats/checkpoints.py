@@ -35,11 +35,6 @@ def heartbeat_seconds() -> float:
     return min(HEARTBEAT_SECONDS, float(settings.STREAM_STALE_SECONDS) / 3)
 
 
-def _checkpoints_save(rows: list[CheckpointRow]) -> None:
-    # The timer's one database visit, named here so that a test can watch what it saves.
-    answers_checkpoint(rows=rows)
-
-
 @dataclass
 class _Checkpoint:
     live: LiveAnswer
@@ -103,7 +98,7 @@ class _Checkpoints:
                 continue
             self.saving = True
             try:
-                await db_off_loop(_checkpoints_save)(rows)
+                await db_off_loop(answers_checkpoint)(rows=rows)
             except Exception:  # the next interval saves again; the final save is separate
                 logger.exception("checkpoint of %d answer(s) failed", len(rows))
             finally:

@@ -155,13 +155,13 @@ def test_checkpoints_save_every_streaming_answer_in_one_statement_consistently(
 ) -> None:  # fmt: skip
     settings.GENERATION_CHECKPOINT_SECONDS = 0.05
     saved_batches: list[list[uuid.UUID]] = []
-    original = checkpoints._checkpoints_save
+    original = checkpoints.answers_checkpoint
 
-    def recording(rows: list[tuple[uuid.UUID, str | None, int | None]]) -> None:
+    def recording(*, rows: list[tuple[uuid.UUID, str | None, int | None]]) -> None:
         saved_batches.append([row[0] for row in rows])
-        original(rows)
+        original(rows=rows)
 
-    monkeypatch.setattr(checkpoints, "_checkpoints_save", recording)
+    monkeypatch.setattr(checkpoints, "answers_checkpoint", recording)
     scripts = [Script(text=TOKENS, delay=0.02, stall_after=20) for _ in range(2)]
     fake_llm.enqueue(scripts[0], scripts[1], Script(text=["t"]), Script(text=["t"]))
     send(alice_client, "one", fake_model)
