@@ -14,6 +14,7 @@ from typing import ClassVar
 import django_ltree.lookups  # noqa: F401  (registers the ltree lookups on PathField)
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django_ltree.fields import PathField
 
 from models_registry.calls import parts_text
@@ -138,6 +139,8 @@ class Message(models.Model):
                 name="message_streaming_idx",
                 condition=models.Q(status="streaming"),
             ),
+            # The cache sync reads what changed inside a chat since a client's last sync.
+            models.Index(fields=["chat", "updated_at"], name="message_chat_updated_idx"),
         ]
 
     def __str__(self) -> str:
@@ -161,13 +164,34 @@ class ChatDeletion(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_deletions"
     )
-    deleted_at = models.DateTimeField(auto_now_add=True)
+    # The database's clock, like every stamp the sync compares (docs/realtime.md).
+    deleted_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         indexes = [models.Index(fields=["user", "deleted_at"], name="chatdeletion_user_idx")]
 
     def __str__(self) -> str:
         return f"chat {self.chat_id} deleted {self.deleted_at:%Y-%m-%d}"
+
+
+class MessageDeletion(models.Model):
+    """A tombstone per deleted message of a chat that lives on, so a cache drops it too.
+
+    A deleted chat leaves one `ChatDeletion` instead; both are pruned after the same retention.
+    """
+
+    chat_id = models.UUIDField()
+    message_id = models.UUIDField()
+    deleted_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["chat_id", "deleted_at"], name="messagedeletion_chat_idx"),
+            models.Index(fields=["deleted_at"], name="messagedeletion_prune_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.message_id} deleted {self.deleted_at:%Y-%m-%d}"
 
 
 class TokenUsage(models.Model):
