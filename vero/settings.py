@@ -382,6 +382,15 @@ SYNC_BUCKET_CAPACITY: int = env.int("SYNC_BUCKET_CAPACITY", default=120)
 SYNC_REFILL_AMOUNT: int = env.int("SYNC_REFILL_AMOUNT", default=60)
 SYNC_REFILL_INTERVAL_SECONDS: int = env.int("SYNC_REFILL_INTERVAL_SECONDS", default=60)
 
+# The browser cache (realtime): POST /api/cache/sync and POST /api/cache/key. Deleted chats and
+# messages leave tombstones for SYNC_TOMBSTONE_RETENTION_DAYS; a client that last synced before
+# that starts over. A sync page stops adding chats (and splits a long chat) past SYNC_PAGE_BYTES
+# of JSON. The cache key is HKDF of the session's id salted with CACHE_ENCRYPTION_SECRET
+# (derived from SECRET_KEY when unset; changing it makes every browser cache unreadable).
+SYNC_TOMBSTONE_RETENTION_DAYS: int = env.int("SYNC_TOMBSTONE_RETENTION_DAYS", default=30)
+SYNC_PAGE_BYTES: int = env.int("SYNC_PAGE_BYTES", default=512 * 1024)
+CACHE_ENCRYPTION_SECRET: str = env.str("CACHE_ENCRYPTION_SECRET", default="")
+
 # BYOK (byok): users' own keys and OpenAI-compatible endpoints. A custom endpoint's URL may by
 # default only reach public addresses (checked when saved and before every call). Set
 # BYOK_ALLOW_PRIVATE_NETWORKS to let users reach self-hosted servers (Ollama, vLLM) on
