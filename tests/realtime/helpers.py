@@ -78,7 +78,11 @@ async def close_code(communicator: WebsocketCommunicator) -> int | None:
     return int(message["code"])
 
 
-def _publish(user_id: uuid.UUID, kind: EventKind, chat_id: uuid.UUID, rollback: bool) -> None:
+def publish_in_atomic(
+    user_id: uuid.UUID, kind: EventKind, chat_id: uuid.UUID, rollback: bool
+) -> None:
+    """Publish one event as a service does, inside `transaction.atomic()`; rolled back when
+    `rollback`. Closes its connection (it runs in a thread of its own)."""
     try:
         with transaction.atomic():
             publish(user_id=user_id, kind=kind, chat_id=chat_id)
@@ -104,5 +108,5 @@ async def event_publish(
     """Publish an event as a service does (inside `transaction.atomic()`), committed or rolled
     back; returns the chat id it names."""
     chat_id = chat_id or uuid.uuid4()
-    await sync_to_async(_publish)(user_id, kind, chat_id, rollback)
+    await sync_to_async(publish_in_atomic)(user_id, kind, chat_id, rollback)
     return chat_id
