@@ -177,7 +177,7 @@ async def test_an_oversized_frame_closes_the_socket_cleanly(alice_session: str) 
     communicator = await opened(socket(session=alice_session))
     await communicator.send_to(text_data='{"type": "ping", "pad": "' + "é" * 2100 + '"}')
     message = await communicator.receive_output(5)
-    assert message == {"type": "websocket.close", "code": 1009}
+    assert message == {"type": "websocket.close", "code": 4413}
     await communicator.disconnect()
     assert sockets_count() == 0
 
