@@ -18,6 +18,7 @@ import pytest
 from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from accounts.models import User
 from realtime.listener import APPLICATION_NAME
@@ -43,7 +44,7 @@ async def _socket(server: LiveServer, session: str) -> ClientConnection:
     host = server.url.removeprefix("http://")
     tab = await connect(
         f"ws://{host}/ws/",
-        origin=server.url,  # type: ignore[arg-type]
+        origin=Origin(server.url),
         additional_headers={"Cookie": f"sessionid={session}"},
         open_timeout=30,
     )
@@ -147,8 +148,8 @@ def test_a_real_client_sees_why_it_was_closed(two_servers: list[LiveServer], ali
         host = server.url.removeprefix("http://")
         async with connect(
             f"ws://{host}/ws/",
-            origin=server.url,
-            additional_headers=headers,  # type: ignore[arg-type]
+            origin=Origin(server.url),
+            additional_headers=headers,
         ) as tab:
             if sent is not None:
                 assert await _frame(tab, 30) == {"type": "ready"}
@@ -175,7 +176,7 @@ def test_another_origin_is_refused_at_the_handshake(
         with pytest.raises(InvalidStatus) as refused:
             await connect(
                 f"ws://{host}/ws/",
-                origin="https://evil.example",  # type: ignore[arg-type]
+                origin=Origin("https://evil.example"),
                 additional_headers={"Cookie": f"sessionid={session}"},
             )
         assert refused.value.response.status_code == 403
