@@ -56,8 +56,8 @@ class ConnectLimit:
         self._window = 0
         self._counts: dict[str, int] = {}
 
-    def allow(self, key: str, *, count: bool = True) -> bool:
-        """Whether `key` may connect now; counts the attempt when `count`."""
+    def allow(self, key: str) -> bool:
+        """Whether `key` may connect now; counts the attempt when it may."""
         window = int(time.monotonic() // 60)
         if window != self._window:
             self._window = window
@@ -65,8 +65,7 @@ class ConnectLimit:
         used = self._counts.get(key, 0)
         if used >= settings.SOCKET_CONNECTS_PER_MINUTE:
             return False
-        if count:
-            self._counts[key] = used + 1
+        self._counts[key] = used + 1
         return True
 
     def clear(self) -> None:
@@ -127,13 +126,14 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
 
 def _refusal(actor: uuid.UUID | None, *, address: str) -> int | None:
-    """The close code refusing this connect, or None to let it in: nobody behind it (4401),
-    too many connects from the user or too many refused ones from the address (4429)."""
-    if not refused_connects.allow(address, count=False):
-        return CLOSE_TOO_MANY_CONNECTS
+    """The close code refusing this connect, or None to let it in: nobody behind it (4401, or
+    4429 once the address was refused too often), too many connects from the user (4429).
+
+    The address's budget applies to refused attempts only: behind a proxy many people share
+    one address, and one of them looping without a cookie must not lock the others out.
+    """
     if actor is None:
-        refused_connects.allow(address)
-        return CLOSE_UNAUTHENTICATED
+        return CLOSE_UNAUTHENTICATED if refused_connects.allow(address) else CLOSE_TOO_MANY_CONNECTS
     if not user_connects.allow(str(actor)):
         return CLOSE_TOO_MANY_CONNECTS
     return None
