@@ -248,3 +248,14 @@ async def test_a_silent_connection_is_found_and_replaced(
     finally:
         await listener_stop()
         await proxy.close()
+
+
+@pytest.mark.asyncio
+async def test_the_process_retiring_stops_its_listener(alice_session: str) -> None:
+    from vero.lifecycle import process_retire
+
+    tab = await opened(socket(session=alice_session))
+    await tab.disconnect()
+    await process_retire()
+    assert listener.task is None
+    assert await _eventually(lambda: _listener_backends() == [])

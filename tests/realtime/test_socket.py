@@ -260,3 +260,31 @@ async def test_a_closed_tab_is_no_longer_delivered_to(alice: User, alice_session
     assert (await frame(kept))["chat"] == str(chat_id)
     assert sockets_count() == 1
     await kept.disconnect()
+
+
+class _Gone:
+    """A socket whose connection went away before its disconnect was handled."""
+
+    async def frame_send(self, text: str) -> None:
+        raise ConnectionResetError("gone")
+
+
+class _Tab:
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    async def frame_send(self, text: str) -> None:
+        self.frames.append(text)
+
+
+async def test_a_socket_whose_send_fails_is_dropped_and_the_others_still_get_the_frame() -> None:
+    gone, tab = _Gone(), _Tab()
+    sockets.socket_add(user_id="u", socket=gone)
+    sockets.socket_add(user_id="u", socket=tab)
+    try:
+        assert await sockets.sockets_deliver(user_id="u", text="frame") == 1
+        assert tab.frames == ["frame"]
+        assert sockets._by_user["u"] == {tab}
+    finally:
+        sockets.socket_remove(user_id="u", socket=tab)
+    assert sockets_count() == 0
