@@ -128,6 +128,10 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The realtime listener's own connection (LISTEN needs a session of its own, which a pooler in
+# transaction mode such as PgBouncer does not keep): a direct URL to the same database when
+# DATABASE_URL goes through a pooler; unset, the listener connects as DATABASE_URL says.
+DATABASE_URL_UNPOOLED: str = env.str("DATABASE_URL_UNPOOLED", default="")
 
 # Channels: in-memory in one process; Redis when REDIS_URL is set (needed for several processes).
 REDIS_URL: str = env.str("REDIS_URL", default="")
@@ -143,6 +147,16 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Realtime sockets (/ws/, realtime/consumers.py). Connects a user (or, for refused attempts,
+# an address) may open per minute in each process; more are closed with code 4429.
+SOCKET_CONNECTS_PER_MINUTE: int = env.int("SOCKET_CONNECTS_PER_MINUTE", default=30)
+# The listener checks its connection (SELECT 1) after this many seconds without a notification,
+# and reconnects when the check gets no answer within SOCKET_LISTENER_CHECK_TIMEOUT_SECONDS.
+SOCKET_LISTENER_CHECK_SECONDS: float = env.float("SOCKET_LISTENER_CHECK_SECONDS", default=15.0)
+SOCKET_LISTENER_CHECK_TIMEOUT_SECONDS: float = env.float(
+    "SOCKET_LISTENER_CHECK_TIMEOUT_SECONDS", default=5.0
+)
 
 # Accounts
 AUTH_USER_MODEL = "accounts.User"
