@@ -34,7 +34,9 @@ RAW_RECORDS = """async () => {
     out.push({ store: "records", id: key, iv: text(value.iv), data: text(value.data),
                fields: Object.keys(value).sort() });
   }
-  for (const [key, value] of await all("keys")) out.push({ store: "keys", id: key, data: text(value) });
+  for (const [key, value] of await all("keys")) {
+    out.push({ store: "keys", id: key, data: text(value) });
+  }
   db.close();
   return out;
 }"""

@@ -124,7 +124,8 @@ def test_indexeddb_holds_the_users_chat_but_no_plaintext_of_it(
     assert {record["id"] for record in raw} >= {f"chat:{chat.id}", "meta:index", "meta:state"}
     for secret in (TITLE, QUESTION, ANSWER, "zebra", "Quokka", "Rottnest"):
         assert secret not in stored
-    assert all(record["data"].startswith("bytes:") for record in raw if record["store"] == "records")
+    sealed = [record for record in raw if record["store"] == "records"]
+    assert all(record["data"].startswith("bytes:") for record in sealed)
     keys = [record for record in raw if record["store"] == "keys"]
     assert keys and all(record["data"] == "CryptoKey(extractable=false)" for record in keys)
 

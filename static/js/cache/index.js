@@ -10,7 +10,7 @@
 import { channel, leadershipStart, tabIdGet } from "./leader.js";
 import { socketStart } from "./socket.js";
 import { cacheOpen } from "./store.js";
-import { SyncFailed, syncRun } from "./sync.js";
+import { SyncFailed, stampMicros, syncRun } from "./sync.js";
 
 const SYNC_DEBOUNCE_MS = 150;
 const SYNC_RETRY_FIRST_MS = 2000;
@@ -250,12 +250,17 @@ function sidebarPaint(list, entries) {
   sidebarMore(list, entries, first.length, now);
 }
 
-// On load the server's sidebar is current; a page without one (the offline app shell, or a
-// list marked data-cache-paint) paints it from the cache before any request.
+// On load the server's sidebar is usually current. A page without one (the offline app shell,
+// a list marked data-cache-paint) or older than the cache (a page kept by the browser) paints
+// it from the cache before any request.
 async function sidebarOnReady(cache) {
   const list = document.getElementById("chat-list");
   if (!cache || !list) return;
-  if (list.querySelector("[data-chat-link]") && !list.hasAttribute("data-cache-paint")) return;
+  const rendered = list.querySelector("[data-chat-link]") && !list.hasAttribute("data-cache-paint");
+  if (rendered) {
+    const { last_synced_at: synced } = await cache.stateGet();
+    if (stampMicros(synced) <= stampMicros(list.dataset.renderedAt)) return;
+  }
   sidebarPaint(list, await cache.chatsList());
 }
 
