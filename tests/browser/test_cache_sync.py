@@ -181,6 +181,10 @@ def test_a_tab_ignores_the_echo_of_its_own_change_but_others_hear_it_with_its_or
     chat = Chat.objects.create(user=alice, title="Echo")
     for page in (first, second):
         _open(page, chat)
+    # The catch-up syncs of the page loads are over before recording starts.
+    cache_chat_wait(second, chat.id)
+    second.wait_for_timeout(500)
+    for page in (first, second):
         page.evaluate(RECORD_CHANGES)
     first_tab = first.evaluate("window.veroCache.tabId")
     assert first_tab != second.evaluate("window.veroCache.tabId")
