@@ -15,17 +15,34 @@ from accounts.models import User
 from chats.models import Chat, Message
 from chats.services import chat_rename
 from tests.browser.cache_support import cache_chat_wait, cache_eval, leader_wait
-from tests.browser.helpers import live_log_in
+from tests.browser.helpers import live_password_set
 from tests.fake_provider import FakeProvider, Script
+from tests.helpers import PASSWORD
 from tests.live_server import LiveServer
 
 WITHIN = 2_000  # ms: the issue's bound for a change to show in another tab or device
 
 
 @pytest.fixture
-def tabs(page: Page, alice: User) -> tuple[Page, Page]:
+def alice_live(alice: User) -> User:
+    """Alice, able to log in through the live server's form (her password is set once: a
+    change of password would log out the sessions opened before it)."""
+    live_password_set(alice)
+    return alice
+
+
+def _log_in(page: Page, user: User) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(user.email or "")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url("**/")
+
+
+@pytest.fixture
+def tabs(page: Page, alice_live: User) -> tuple[Page, Page]:
     """Two tabs of alice's browser; the first one opened leads."""
-    live_log_in(page, alice)
+    _log_in(page, alice_live)
     leader_wait(page)
     other = page.context.new_page()
     other.goto("/")
@@ -34,12 +51,12 @@ def tabs(page: Page, alice: User) -> tuple[Page, Page]:
 
 
 @pytest.fixture
-def device(browser: Browser, vero_server: LiveServer, alice: User) -> Iterator[Page]:
+def device(browser: Browser, vero_server: LiveServer, alice_live: User) -> Iterator[Page]:
     """Alice on another device: a browser context of its own, its own session."""
     context: BrowserContext = browser.new_context(base_url=vero_server.url)
     context.set_default_timeout(15_000)
     page = context.new_page()
-    live_log_in(page, alice)
+    _log_in(page, alice_live)
     leader_wait(page)
     yield page
     context.close()

@@ -359,4 +359,7 @@ ready.then((cache) => {
     shownChatOnChange(current, change);
   });
   leadershipStart({ onLead: leadStart, onResign: leadStop });
+  // A page load brings the cache current: the leader syncs when it starts leading, and a
+  // follower's load asks the leader for a sync.
+  if (channel) channel.postMessage({ type: "sync" });
 });
