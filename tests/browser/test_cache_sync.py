@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from accounts.models import User
 from chats.models import Chat, Message
 from chats.services import chat_rename
+from chats.version_services import message_edit_in_place
 from tests.browser.cache_support import cache_chat_wait, cache_eval, leader_wait
 from tests.browser.helpers import live_password_set
 from tests.fake_provider import FakeProvider, Script
@@ -176,6 +177,37 @@ def test_a_branch_made_in_one_tab_shows_in_the_stale_tab_which_then_sends_under_
     follow_up = Message.objects.get(chat=chat, parts__0__text="Follow-up from the second tab")
     new_answer = Message.objects.get(chat=chat, parts__0__text="New answer.")
     assert follow_up.parent_id == new_answer.id
+
+
+def test_a_change_elsewhere_waits_while_this_tab_streams_an_answer_then_shows(
+    tabs: tuple[Page, Page], fake_model: str, fake_llm: FakeProvider
+) -> None:
+    """The chat a tab is generating in is not reloaded under its stream: the change shows once
+    the answer ends."""
+    first, _ = tabs
+    script = Script(text=["Partial ", "answer ", "then ", "the ", "rest."], stall_after=2)
+    fake_llm.enqueue(script, Script(text="Streams"))
+    first.goto("/")
+    first.get_by_label("Model").select_option(fake_model)
+    _send(first, "Original question")
+    streaming = first.locator("article.message-assistant [data-stream-text]")
+    expect(streaming).to_have_text("Partial answer ")
+    assert script.wait_until_stalled(timeout=10)
+    first.evaluate("document.querySelector('article.message-assistant').dataset.mark = 'live'")
+    question = Message.objects.get(parts__0__text="Original question")
+
+    message_edit_in_place(message=question, text="Edited elsewhere")  # another device
+    cache_chat_wait(first, question.chat_id, lambda c: "Edited elsewhere" in str(c["messages"]))
+    first.wait_for_timeout(500)  # what a refresh would need, had it not waited
+
+    assert first.evaluate("document.querySelector('article.message-assistant').dataset.mark")
+    expect(streaming).to_have_text("Partial answer ")
+    expect(first.locator("article.message-user .message-content")).to_have_text("Original question")
+    script.release()
+    expect(_answers(first)).to_have_text(["Partial answer then the rest."])
+    expect(first.locator("article.message-user .message-content")).to_have_text(
+        "Edited elsewhere", timeout=WITHIN
+    )
 
 
 # Records every change the cache announces in this tab, and every repaint of its sidebar from
