@@ -270,6 +270,30 @@ def test_closing_the_leading_tab_makes_the_other_lead_and_it_keeps_the_cache_cur
     expect(_sidebar_link(second, "After the handover")).to_be_visible(timeout=WITHIN)
 
 
+def test_without_web_locks_a_lease_elects_one_leader_and_a_follower_takes_over_within_10_s(
+    browser: Browser, vero_server: LiveServer, alice_live: User
+) -> None:
+    context: BrowserContext = browser.new_context(base_url=vero_server.url)
+    context.set_default_timeout(15_000)
+    context.add_init_script("Object.defineProperty(navigator, 'locks', { value: undefined });")
+    try:
+        first = context.new_page()
+        _log_in(first, alice_live)
+        leader_wait(first)
+        second = context.new_page()
+        second.goto("/")
+        second.wait_for_timeout(3_000)  # several of the lease's checks
+        assert second.evaluate("navigator.locks") is None
+        assert first.evaluate("window.veroCache.leader") is True
+        assert second.evaluate("window.veroCache.leader") is False
+
+        first.close()
+
+        leader_wait(second, timeout=10)
+    finally:
+        context.close()
+
+
 def test_a_chat_deleted_elsewhere_leaves_the_cache_and_the_sidebar(
     tabs: tuple[Page, Page], alice: User
 ) -> None:
