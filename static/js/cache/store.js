@@ -2,7 +2,7 @@
 //
 // Every record is sealed (crypto.js), so the database holds no plaintext of any chat. Records:
 // `chat:<id>` (a chat and its `messages` keyed by id), `meta:index` (the sidebar's list, newest
-// first), `meta:state` ({last_synced_at, user, metadata}), `meta:canary` (a known value sealed
+// first, with each chat's title and tree_version), `meta:state` ({last_synced_at, user, metadata}), `meta:canary` (a known value sealed
 // with the key, to tell whether a key is the one the records were sealed with). The key itself
 // is kept too, non-extractable, in the `keys` store, so an offline reload can still read.
 // A record that does not open resets the cache: the next sync fills it again.
@@ -31,8 +31,13 @@ function indexOrder(a, b) {
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
+// What the sidebar shows, and what a tab needs to tell whether the chat it shows is behind
+// (title, tree_version) without opening a chat's record, which may hold thousands of messages.
 function indexEntry(chat) {
-  return { id: chat.id, display_title: chat.display_title, updated_at: chat.updated_at };
+  return {
+    id: chat.id, display_title: chat.display_title, updated_at: chat.updated_at,
+    title: chat.title, tree_version: chat.tree_version,
+  };
 }
 
 function dbOpen() {
