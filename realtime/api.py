@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from accounts.selectors import actor_get
 from ratelimit.models import Bucket
 from ratelimit.services import request_admit
-from realtime.keys import base64url, cache_key_derive
+from realtime.keys import base64url, cache_key_derive, cache_key_id, cache_session_id
 from realtime.sync import (
     PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX,
@@ -146,21 +146,13 @@ def cache_sync(request: VeroRequest) -> HttpResponse:
     return _json(page)
 
 
-def _session_id(request: VeroRequest) -> str | None:
-    """The stable id the key derives from: the account's session key, or a known guest's id."""
-    if request.user.is_authenticated:
-        return request.session.session_key
-    if request.guest is not None and not request.guest.fresh:
-        return str(request.guest.id)
-    return None
-
-
 @require_POST
 def cache_key(request: VeroRequest) -> HttpResponse:
     """The session's cache key (AES-256, base64url); 401 without a session or a guest cookie."""
-    session_id = _session_id(request)
+    session_id = cache_session_id(request)
     if session_id is None:
         if request.guest is not None:
             request.guest.issue_cookie = False  # no guest is made up for a key
         return _error("Sign in, or use Vero as a guest, before caching chats.", status=401)
-    return _json({"key": base64url(cache_key_derive(session_id=session_id))})
+    key = cache_key_derive(session_id=session_id)
+    return _json({"key": base64url(key), "id": cache_key_id(key)})

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
+from vero.http import VeroRequest
+
 CACHE_KEY_INFO = b"vero-cache-v1"
 CACHE_KEY_BYTES = 32  # AES-256
 
@@ -49,3 +51,20 @@ def cache_key_derive(*, session_id: str) -> bytes:
 def base64url(raw: bytes) -> str:
     """Unpadded base64url, as WebCrypto's JWK and the browser's helpers read it."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def cache_key_id(key: bytes) -> str:
+    """A short name of a key (a hash, which tells nothing of the key): the page carries its
+    session's, so a tab can use the key it keeps without asking for it first, and knows a
+    kept key from another session's (docs/realtime.md)."""
+    return hashlib.sha256(b"vero-cache-key-id:" + key).hexdigest()[:16]
+
+
+def cache_session_id(request: VeroRequest) -> str | None:
+    """The stable id the key derives from: the account's session key, or a known guest's id
+    (None for a guest the request made up: no cookie named one)."""
+    if request.user.is_authenticated:
+        return request.session.session_key
+    if request.guest is not None and not request.guest.fresh:
+        return str(request.guest.id)
+    return None

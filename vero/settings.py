@@ -105,6 +105,7 @@ TEMPLATES = [
                 "accounts.context_processors.actor",
                 "models_registry.context_processors.tier",
                 "chats.context_processors.sidebar",
+                "realtime.context_processors.cache_key",
             ],
         },
     },

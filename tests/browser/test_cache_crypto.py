@@ -126,8 +126,10 @@ def test_indexeddb_holds_the_users_chat_but_no_plaintext_of_it(
         assert secret not in stored
     sealed = [record for record in raw if record["store"] == "records"]
     assert all(record["data"].startswith("bytes:") for record in sealed)
-    keys = [record for record in raw if record["store"] == "keys"]
-    assert keys and all(record["data"] == "CryptoKey(extractable=false)" for record in keys)
+    keys = {record["id"]: record["data"] for record in raw if record["store"] == "keys"}
+    assert keys["current"] == "CryptoKey(extractable=false)"
+    # Beside it only its name, the hash the session's pages carry (data-cache-key-id).
+    assert set(keys) == {"current", "current:id"}
 
 
 def test_a_record_that_does_not_open_empties_the_cache_and_the_next_sync_fills_it_again(
@@ -175,3 +177,33 @@ def test_logging_out_deletes_the_cached_chats(page: Page, alice: User) -> None:
     # nothing sealed under alice's remains.
     records = page.evaluate(RAW_RECORDS)
     assert not [r for r in records if r["id"].startswith(("chat:", "meta:index", "meta:state"))]
+
+
+def test_a_reload_opens_the_cache_with_the_kept_key_without_asking_for_it(
+    page: Page, alice: User
+) -> None:
+    """The page names its session's key; a tab keeping that key opens the cache at once (the
+    sidebar paints before the network answers), and asks again only for another session."""
+    live_log_in(page, alice)
+    assert cache_eval(page, "cache !== null")  # the key was asked for once, and kept
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.reload()
+    assert cache_eval(page, "cache !== null")
+    assert not [url for url in asked if url.endswith("/api/cache/key")]
+
+    # A kept key of another session (its name differs from the page's) is not used.
+    page.evaluate(
+        """() => new Promise((resolve, reject) => {
+            const opening = indexedDB.open("vero-cache");
+            opening.onsuccess = () => {
+                const write = opening.result.transaction("keys", "readwrite");
+                write.objectStore("keys").put("another-session", "current:id");
+                write.oncomplete = () => { opening.result.close(); resolve(); };
+                write.onerror = reject;
+            };
+        })"""
+    )
+    page.reload()
+    assert cache_eval(page, "cache !== null")
+    assert [url for url in asked if url.endswith("/api/cache/key")]

@@ -21,7 +21,7 @@ from django.test import Client
 
 from accounts.guests import guest_token_issue
 from accounts.models import User
-from realtime.keys import CACHE_KEY_INFO, base64url, cache_key_derive
+from realtime.keys import CACHE_KEY_INFO, base64url, cache_key_derive, cache_key_id
 from tests.helpers import PASSWORD, client_for_guest
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,25 @@ def test_an_account_gets_the_key_of_its_session_never_cached(alice: User, settin
     expected = rfc5869(
         ikm=session_key.encode(), salt=b"a secret of this install", info=b"vero-cache-v1"
     )
-    assert orjson.loads(response.content) == {"key": expected}
+    body = orjson.loads(response.content)
+    assert body["key"] == expected
+    # Its name, as the session's pages carry it: a tab keeping this key opens its cache at once.
+    page = client.get("/").content.decode()
+    assert f'data-cache-key-id="{body["id"]}"' in page
+    assert body["id"] == cache_key_id(base64.urlsafe_b64decode(expected + "=="))
+
+
+def test_a_page_names_no_key_without_a_session_and_another_after_logging_in_again(
+    alice: User,
+) -> None:
+    client = Client()
+    assert "data-cache-key-id" not in client.get("/").content.decode()  # a guest made up now
+    assert client.login(email=alice.email, password=PASSWORD)
+    first = client.get("/").content.decode().split('data-cache-key-id="')[1][:16]
+    client.logout()
+    assert client.login(email=alice.email, password=PASSWORD)
+    second = client.get("/").content.decode().split('data-cache-key-id="')[1][:16]
+    assert first != second
 
 
 def test_without_a_secret_the_salt_is_derived_from_secret_key(

@@ -31,12 +31,14 @@ export function keyImport(raw) {
 // the cache must go) and the fetch's own error when the server cannot be reached (offline).
 export class KeyRefused extends Error {}
 
+// Resolves to {key, id}: `id` names the key (the page carries its session's as
+// data-cache-key-id, so a kept key is used without this request when the names match).
 export async function keyFetch() {
   const response = await postJson(KEY_URL, {});
   if (response.status === 401 || response.status === 403) throw new KeyRefused(`key refused: ${response.status}`);
   if (!response.ok) throw new Error(`key request failed: ${response.status}`);
   const body = await response.json();
-  return keyImport(base64urlDecode(body.key));
+  return { key: await keyImport(base64urlDecode(body.key)), id: body.id };
 }
 
 export async function seal(key, id, value) {

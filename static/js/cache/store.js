@@ -16,6 +16,7 @@ const DB_VERSION = 1;
 const RECORDS = "records";
 const KEYS = "keys";
 const KEY_ID = "current";
+const KEY_NAME_ID = "current:id"; // the kept key's name (crypto.keyFetch)
 const INDEX_ID = "meta:index";
 const STATE_ID = "meta:state";
 const CANARY_ID = "meta:canary";
@@ -139,12 +140,26 @@ export class Cache {
   // was altered. Take the session's key anew when the server answers, and start over.
   async reset() {
     try {
-      this.key = await keyFetch();
-      await this.db.put(KEYS, this.key, KEY_ID);
+      this.key = await keyKeep(this.db, await keyFetch());
     } catch (error) { /* offline: keep the key we have */ }
     await this.clear();
     this.resetListeners.forEach((fn) => fn());
   }
+}
+
+async function keyKeep(db, { key, id }) {
+  await db.put(KEYS, key, KEY_ID);
+  await db.put(KEYS, id, KEY_NAME_ID);
+  return key;
+}
+
+// The kept key when the page names it as its session's (data-cache-key-id): no request before
+// the cache opens, so the sidebar paints from it at once. Another session's page (logged out,
+// another account) names another key, or none, and the server is asked.
+async function keyKeptForPage(db) {
+  const name = document.body?.dataset.cacheKeyId;
+  if (!name || (await db.get(KEYS, KEY_NAME_ID)) !== name) return null;
+  return (await db.get(KEYS, KEY_ID)) || null;
 }
 
 // True when the records were sealed with `key` (or there are none yet).
@@ -162,9 +177,10 @@ async function canaryOpens(db, key) {
 // when the server refuses (no session: the cache and its key are deleted, so a logged-out
 // browser keeps nothing readable) or when there is no key to read with.
 async function keyResolve(db) {
+  const kept = await keyKeptForPage(db);
+  if (kept) return { key: kept, fresh: false };
   try {
-    const key = await keyFetch();
-    await db.put(KEYS, key, KEY_ID);
+    const key = await keyKeep(db, await keyFetch());
     return { key, fresh: true };
   } catch (error) {
     if (error instanceof KeyRefused) {

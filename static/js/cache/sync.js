@@ -48,8 +48,13 @@ export function postJson(url, body) {
   });
 }
 
+// The models and new-chat defaults (`metadata`) cost the server more than a sync that finds
+// nothing: asked for once per page load, not with every event's sync.
+let metadataFresh = false;
+
 async function pageFetch(lastSyncedAt, cursor) {
-  const response = await postJson(SYNC_URL, { last_synced_at: lastSyncedAt, cursor, page_size: PAGE_SIZE });
+  const body = { last_synced_at: lastSyncedAt, cursor, page_size: PAGE_SIZE, metadata: !metadataFresh };
+  const response = await postJson(SYNC_URL, body);
   if (!response.ok) {
     throw new SyncFailed(response.status, Number(response.headers.get("Retry-After")) || null);
   }
@@ -113,7 +118,7 @@ async function pageApply(cache, page, run) {
 export async function syncRun(cache) {
   let epoch = await cache.epochGet();
   const state = await cache.stateGet();
-  const run = { continuing: new Set(), seen: new Set(), changed: new Set() };
+  const run = { continuing: new Set(), seen: new Set(), changed: new Set(), metadata: null };
   let cursor = null;
   let page = null;
   do {
@@ -124,11 +129,13 @@ export async function syncRun(cache) {
       epoch = await cache.epochGet(); // this sync's own reset
     }
     await pageApply(cache, page, run);
+    run.metadata = page.metadata || run.metadata; // the first page's, when asked for
     cursor = page.next_cursor;
   } while (page.has_more && cursor);
   // Emptied meanwhile (a record that did not open, here or in another tab): the sync that
   // reset asked for starts over.
   if ((await cache.epochGet()) !== epoch) return [...run.changed];
-  await cache.statePut({ ...state, last_synced_at: page.server_timestamp, metadata: page.metadata });
+  if (run.metadata) metadataFresh = true;
+  await cache.statePut({ ...state, last_synced_at: page.server_timestamp, metadata: run.metadata || state.metadata });
   return [...run.changed];
 }
