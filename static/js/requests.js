@@ -13,7 +13,16 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : null;
 }
 
+// The tab that sends (static/js/cache/leader.js): the server names it as the origin of the
+// events the request causes, so this tab can tell its own changes' echo from other tabs'.
+function tabId() {
+  if (window.veroCache) return window.veroCache.tabId;
+  try { return sessionStorage.getItem("vero-tab"); } catch (error) { return null; }
+}
+
 document.addEventListener("htmx:configRequest", (event) => {
+  const tab = tabId();
+  if (tab) event.detail.headers["X-Vero-Tab"] = tab;
   const token = csrfToken();
   if (!token) return;
   event.detail.headers["X-CSRFToken"] = token;
