@@ -283,6 +283,22 @@ export function cacheCurrentFor(chat) {
 // delay the request (and its paint must not land over the server's page).
 const PAINT_WAIT_MS = 150;
 
+// A chat the pointer is over (or pressing) is read from the cache before the click: the
+// decryption is then done by the time the click asks for it. One at a time, dropped once used
+// or when the cache changes.
+let warm = null;
+
+function chatWarm(chatId) {
+  if (warm && warm.chatId === chatId) return;
+  warm = { chatId, chat: cachedChat(chatId) };
+}
+
+function chatRead(chatId) {
+  const read = warm && warm.chatId === chatId ? warm.chat : cachedChat(chatId);
+  warm = null;
+  return read;
+}
+
 function linkActivate(link) {
   document.querySelectorAll("[data-chat-link].active").forEach((other) => other.classList.remove("active"));
   link.classList.add("active");
@@ -317,10 +333,13 @@ function chatLinkClicked(event) {
     event.detail.issueRequest(true);
   };
   const late = window.setTimeout(issue, PAINT_WAIT_MS);
-  cachedChat(chatId).then((chat) => {
+  chatRead(chatId).then((chat) => {
     window.clearTimeout(late);
     if (!issued && chat && messagesOf(chat).length && chatPaint(chat)) linkActivate(event.detail.elt);
-  }).finally(issue);
+  }).finally(() => {
+    // After the frame that shows the paint: the request never comes before it.
+    window.requestAnimationFrame(() => window.setTimeout(issue));
+  });
 }
 
 // The version switch waiting for the server: its first painted article (the request's source)
@@ -387,6 +406,14 @@ document.addEventListener("htmx:confirm", (event) => {
   else if (elt.matches("[data-version-switch]")) versionClicked(event);
 });
 document.addEventListener("htmx:afterRequest", switchSettled);
+for (const type of ["pointerover", "pointerdown"]) {
+  document.addEventListener(type, (event) => {
+    const link = event.target instanceof Element ? event.target.closest("[data-chat-link]") : null;
+    const chatId = link && window.veroCache ? chatIdFromPath(link.getAttribute("href")) : null;
+    if (chatId) chatWarm(chatId);
+  }, { passive: true });
+}
+window.veroCache?.on?.("changed", () => { warm = null; });
 document.addEventListener("click", (event) => {
   const button = event.target instanceof Element ? event.target.closest("[data-offline-select]") : null;
   if (button) offlineSwitch(button);
