@@ -23,6 +23,8 @@ class GuestSession:
 
     id: uuid.UUID
     issue_cookie: bool = False
+    # No valid cookie named this guest: the request made them up (nothing of theirs exists).
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def guest_session_from_cookie(token: str | None) -> GuestSession:
     """Return the guest a cookie names, or a brand-new guest when it names none validly."""
     claims = guest_token_verify(token)
     if claims is None:
-        return GuestSession(id=uuid.uuid4(), issue_cookie=True)
+        return GuestSession(id=uuid.uuid4(), issue_cookie=True, fresh=True)
     stale = datetime.now(UTC) - claims.issued_at > _REFRESH_AFTER
     return GuestSession(id=claims.guest_id, issue_cookie=stale)
 

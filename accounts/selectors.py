@@ -7,8 +7,14 @@ a write: `accounts.services.actor_ensure`.
 
 from __future__ import annotations
 
-from allauth.account.models import EmailAddress
+import uuid
+from collections.abc import Mapping
+from typing import Any
 
+from allauth.account.models import EmailAddress
+from django.conf import settings
+
+from accounts.guests import guest_token_verify
 from accounts.models import User
 from vero.http import VeroRequest
 
@@ -50,3 +56,18 @@ def actor_known(request: VeroRequest) -> User | None:
 def actor_guest_remember(request: VeroRequest, user: User) -> None:
     """Keep the guest's row that a query already brought (e.g. with their chat)."""
     request._guest_user = user
+
+
+def socket_actor_id(scope: Mapping[str, Any]) -> uuid.UUID | None:
+    """Return who opens a WebSocket: the session's account, else the guest a valid guest
+    cookie names; None for anyone else.
+
+    `scope` is a Channels scope after its auth middleware (`user`, `cookies`). Unlike a page
+    request, a missing or forged guest cookie names nobody: a socket has no response that
+    could hand out a new guest's cookie, and a made-up guest would only ever hear silence.
+    """
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        return uuid.UUID(str(user.pk))
+    claims = guest_token_verify(scope.get("cookies", {}).get(settings.GUEST_COOKIE_NAME))
+    return None if claims is None else claims.guest_id

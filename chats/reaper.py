@@ -27,6 +27,7 @@ from chats.answer_services import (
 from chats.checkpoints import checkpoints_now, heartbeat_seconds
 from chats.live import live_answer_get, live_answer_ids
 from chats.models import Message
+from chats.tombstone_services import tombstones_prune_if_due
 from vero.process import process_id
 
 logger = logging.getLogger(__name__)
@@ -115,12 +116,14 @@ async def messages_reap_periodic() -> int:
 
 
 async def reaper_forever() -> None:
-    """Reap every `STREAM_REAPER_INTERVAL_SECONDS` while the generation loop runs."""
+    """Reap every `STREAM_REAPER_INTERVAL_SECONDS` while the generation loop runs, and prune
+    the sync's old tombstones once an hour."""
     while True:
         try:
             reaped = await messages_reap_periodic()
             if reaped:
                 logger.info("reaper: %d interrupted answer(s)", reaped)
+            await db_off_loop(tombstones_prune_if_due)()  # hourly at most
         except Exception:
             logger.exception("reaper failed")
         await asyncio.sleep(settings.STREAM_REAPER_INTERVAL_SECONDS)

@@ -32,14 +32,17 @@ def _preload_then_freeze() -> None:
 
 
 async def process_retire() -> None:
-    """This process is stopping: the answers it generates end with it.
+    """This process is stopping: its realtime listener closes, and the answers it generates
+    end with it.
 
     They are marked `interrupted` with their content so far, and with Redis its liveness key
     goes, so that nobody waits for them: a restart leaves no answer `streaming`.
     """
     from chats import relay
     from chats.reaper import live_answers_interrupt
+    from realtime.listener import listener_stop
 
+    await listener_stop()
     await live_answers_interrupt()
     if relay.enabled():
         await relay.process_liveness_drop()

@@ -1,5 +1,9 @@
-"""WebSocket routes; the realtime app adds its consumer here."""
+"""WebSocket routes: the realtime socket (realtime/consumers.py)."""
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from realtime.consumers import EventsConsumer
+
+websocket_urlpatterns: list[Any] = [path("ws/", EventsConsumer.as_asgi())]

@@ -127,6 +127,10 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The realtime listener's own connection (LISTEN needs a session of its own, which a pooler in
+# transaction mode such as PgBouncer does not keep): a direct URL to the same database when
+# DATABASE_URL goes through a pooler; unset, the listener connects as DATABASE_URL says.
+DATABASE_URL_UNPOOLED: str = env.str("DATABASE_URL_UNPOOLED", default="")
 
 # Channels: in-memory in one process; Redis when REDIS_URL is set (needed for several processes).
 REDIS_URL: str = env.str("REDIS_URL", default="")
@@ -142,6 +146,16 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Realtime sockets (/ws/, realtime/consumers.py). Connects a user (or, for refused attempts,
+# an address) may open per minute in each process; more are closed with code 4429.
+SOCKET_CONNECTS_PER_MINUTE: int = env.int("SOCKET_CONNECTS_PER_MINUTE", default=30)
+# The listener checks its connection (SELECT 1) after this many seconds without a notification,
+# and reconnects when the check gets no answer within SOCKET_LISTENER_CHECK_TIMEOUT_SECONDS.
+SOCKET_LISTENER_CHECK_SECONDS: float = env.float("SOCKET_LISTENER_CHECK_SECONDS", default=15.0)
+SOCKET_LISTENER_CHECK_TIMEOUT_SECONDS: float = env.float(
+    "SOCKET_LISTENER_CHECK_TIMEOUT_SECONDS", default=5.0
+)
 
 # Accounts
 AUTH_USER_MODEL = "accounts.User"
@@ -381,6 +395,15 @@ BYOK_REFILL_INTERVAL_SECONDS: int = env.int("BYOK_REFILL_INTERVAL_SECONDS", defa
 SYNC_BUCKET_CAPACITY: int = env.int("SYNC_BUCKET_CAPACITY", default=120)
 SYNC_REFILL_AMOUNT: int = env.int("SYNC_REFILL_AMOUNT", default=60)
 SYNC_REFILL_INTERVAL_SECONDS: int = env.int("SYNC_REFILL_INTERVAL_SECONDS", default=60)
+
+# The browser cache (realtime): POST /api/cache/sync and POST /api/cache/key. Deleted chats and
+# messages leave tombstones for SYNC_TOMBSTONE_RETENTION_DAYS; a client that last synced before
+# that starts over. A sync page stops adding chats (and splits a long chat) past SYNC_PAGE_BYTES
+# of JSON. The cache key is HKDF of the session's id salted with CACHE_ENCRYPTION_SECRET
+# (derived from SECRET_KEY when unset; changing it makes every browser cache unreadable).
+SYNC_TOMBSTONE_RETENTION_DAYS: int = env.int("SYNC_TOMBSTONE_RETENTION_DAYS", default=30)
+SYNC_PAGE_BYTES: int = env.int("SYNC_PAGE_BYTES", default=512 * 1024)
+CACHE_ENCRYPTION_SECRET: str = env.str("CACHE_ENCRYPTION_SECRET", default="")
 
 # BYOK (byok): users' own keys and OpenAI-compatible endpoints. A custom endpoint's URL may by
 # default only reach public addresses (checked when saved and before every call). Set

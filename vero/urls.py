@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("models_registry.urls")),
     path("", include("chats.urls")),
     path("", include("byok.urls")),
+    path("", include("realtime.urls")),
 ]

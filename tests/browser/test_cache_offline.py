@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.models import User
-from tests.browser.cache_support import (
+from tests.browser.paint_support import (
     WORKER_CONTROLS,
     cache_wait,
     chat_with_answer,

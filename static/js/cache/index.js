@@ -10,14 +10,29 @@
 import { channel, leadershipStart, tabIdGet } from "./leader.js";
 import { socketStart } from "./socket.js";
 import { cacheOpen } from "./store.js";
-import { SyncFailed, syncRun } from "./sync.js";
+import { SyncFailed, stampMicros, syncRun } from "./sync.js";
 
 const SYNC_DEBOUNCE_MS = 150;
 const SYNC_RETRY_FIRST_MS = 2000;
 const SYNC_RETRY_MAX_MS = 60000;
 
 const listeners = { changed: [] };
-const ready = cacheOpen();
+let ready = cacheOpen();
+
+// A tab without a cache tries again when news comes: a guest who had written nothing had no
+// key to get, and has one after their first chat.
+async function cacheGet() {
+  const cache = await ready;
+  if (cache) return cache;
+  ready = cacheOpen();
+  const reopened = await ready;
+  if (reopened) cacheAdopt(reopened);
+  return reopened;
+}
+
+function cacheAdopt(cache) {
+  cache.onReset(requestSync);
+}
 
 function emit(type, detail) {
   (listeners[type] || []).forEach((fn) => {
@@ -37,6 +52,7 @@ const leader = {
   // chat id -> the tab that caused its pending events (null: no tab, or several)
   pending: new Map(),
   timer: null,
+  due: 0,
   running: false,
   again: false,
   failures: 0,
@@ -50,9 +66,14 @@ function eventNote(frame) {
   syncSoon();
 }
 
-// Not reset by later events: the first event of a burst is synced within the debounce.
+// Not put off by later events: the first event of a burst is synced within the debounce. A
+// sooner request (a reconnect) replaces a later one (a retry's backoff).
 function syncSoon(delay = SYNC_DEBOUNCE_MS) {
-  if (leader.timer === null) leader.timer = setTimeout(syncNow, delay);
+  const due = Date.now() + delay;
+  if (leader.timer !== null && leader.due <= due) return;
+  clearTimeout(leader.timer);
+  leader.due = due;
+  leader.timer = setTimeout(syncNow, delay);
 }
 
 async function syncNow() {
@@ -62,7 +83,7 @@ async function syncNow() {
   const events = leader.pending;
   leader.pending = new Map();
   try {
-    const cache = await ready;
+    const cache = await cacheGet();
     const changed = cache ? await syncRun(cache) : [];
     leader.failures = 0;
     announce(changed, events);
@@ -81,8 +102,7 @@ function syncRetry(error) {
     : Math.min(SYNC_RETRY_FIRST_MS * 2 ** leader.failures, SYNC_RETRY_MAX_MS);
   leader.failures += 1;
   console.warn("vero cache sync failed, retrying:", error);
-  clearTimeout(leader.timer);
-  leader.timer = setTimeout(syncNow, wait);
+  syncSoon(wait);
 }
 
 // One "changed" per tab that caused changes; chats no event named (a catch-up sync) go with
@@ -230,12 +250,17 @@ function sidebarPaint(list, entries) {
   sidebarMore(list, entries, first.length, now);
 }
 
-// On load the server's sidebar is current; a page without one (the offline app shell, or a
-// list marked data-cache-paint) paints it from the cache before any request.
+// On load the server's sidebar is usually current. A page without one (the offline app shell,
+// a list marked data-cache-paint) or older than the cache (a page kept by the browser) paints
+// it from the cache before any request.
 async function sidebarOnReady(cache) {
   const list = document.getElementById("chat-list");
   if (!cache || !list) return;
-  if (list.querySelector("[data-chat-link]") && !list.hasAttribute("data-cache-paint")) return;
+  const rendered = list.querySelector("[data-chat-link]") && !list.hasAttribute("data-cache-paint");
+  if (rendered) {
+    const { last_synced_at: synced } = await cache.stateGet();
+    if (stampMicros(synced) <= stampMicros(list.dataset.renderedAt)) return;
+  }
   sidebarPaint(list, await cache.chatsList());
 }
 
@@ -316,7 +341,7 @@ document.addEventListener("htmx:afterSettle", () => {
 });
 
 window.veroCache = {
-  ready,
+  get ready() { return ready; },
   get tabId() { return tabIdGet(); },
   get leader() { return isLeader(); },
   on(type, fn) {
@@ -326,11 +351,15 @@ window.veroCache = {
 };
 
 ready.then((cache) => {
-  if (cache) cache.onReset(requestSync);
+  if (cache) cacheAdopt(cache);
   sidebarOnReady(cache);
-  window.veroCache.on("changed", (change) => {
-    sidebarRepaint(cache, change);
-    shownChatOnChange(cache, change);
+  window.veroCache.on("changed", async (change) => {
+    const current = await (isLeader() ? ready : cacheGet());
+    sidebarRepaint(current, change);
+    shownChatOnChange(current, change);
   });
   leadershipStart({ onLead: leadStart, onResign: leadStop });
+  // A page load brings the cache current: the leader syncs when it starts leading, and a
+  // follower's load asks the leader for a sync.
+  if (channel) channel.postMessage({ type: "sync" });
 });
