@@ -184,29 +184,32 @@ _NO_ID = uuid.UUID(int=0)
 # many the chat has in all, so a chat cut by the cap is known to continue.
 _MESSAGES_SQL = """
 WITH page AS (
-    SELECT * FROM unnest(%(chats)s::uuid[], %(afters)s::uuid[]) WITH ORDINALITY
-        AS p(chat_id, after_id, ord)
+    SELECT * FROM unnest(%(chats)s::uuid[], %(whole)s::boolean[], %(afters)s::uuid[])
+        WITH ORDINALITY AS p(chat_id, whole, after_id, ord)
 ), candidate AS (
-    SELECT m.id, m.chat_id, m.html, m.parts, m.error FROM chats_message m
-    WHERE m.chat_id = ANY(%(whole)s) AND m.status <> 'streaming'
+    SELECT m.ctid, m.id, p.ord, p.after_id, octet_length(m.html) AS html_size,
+           pg_column_size(m.parts) AS parts_size, octet_length(m.error) AS error_size
+    FROM page p JOIN chats_message m ON m.chat_id = p.chat_id
+    WHERE p.whole AND m.status <> 'streaming'
     UNION ALL
-    SELECT m.id, m.chat_id, m.html, m.parts, m.error FROM chats_message m
-    WHERE m.chat_id = ANY(%(delta)s) AND m.updated_at > %(since)s AND m.status <> 'streaming'
-), sized AS (
-    SELECT c.id, p.ord,
-           %(overhead)s + octet_length(c.error) + CASE WHEN octet_length(c.html) > 0
-               THEN octet_length(c.html) ELSE pg_column_size(c.parts) END AS size
-    FROM candidate c JOIN page p ON p.chat_id = c.chat_id
-    WHERE p.after_id IS NULL OR c.id > p.after_id
+    SELECT m.ctid, m.id, p.ord, p.after_id, octet_length(m.html), pg_column_size(m.parts),
+           octet_length(m.error)
+    FROM page p JOIN chats_message m ON m.chat_id = p.chat_id AND m.updated_at > %(since)s
+    WHERE NOT p.whole AND m.status <> 'streaming'
 ), running AS (
-    SELECT id, ord, size, sum(size) OVER (ORDER BY ord, id) AS upto,
+    SELECT ctid, id, ord, size, sum(size) OVER (ORDER BY ord, id) AS upto,
            count(*) OVER (PARTITION BY ord) AS in_chat
-    FROM sized
+    FROM candidate c CROSS JOIN LATERAL (
+        SELECT %(overhead)s + c.error_size
+               + CASE WHEN c.html_size > 0 THEN c.html_size ELSE c.parts_size END AS size
+    ) s
+    WHERE c.after_id IS NULL OR c.id > c.after_id
 )
-SELECT r.ord, r.size, r.in_chat, m.id, m.parent_id, m.role, m.status, m.model_id, m.error,
-       m.selected_child_index, (extract(epoch FROM m.created_at) * 1000000)::bigint,
-       m.updated_at, m.html, CASE WHEN m.html = '' THEN m.parts END
-FROM running r JOIN chats_message m ON m.id = r.id
+SELECT r.ord, r.size, r.in_chat, m.id::text, m.parent_id::text, m.role, m.status, m.model_id,
+       m.error, m.selected_child_index, (extract(epoch FROM m.created_at) * 1000000)::bigint,
+       to_char(m.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+       m.html, CASE WHEN m.html = '' THEN m.parts END
+FROM running r JOIN chats_message m ON m.ctid = r.ctid
 WHERE r.upto - r.size < %(budget)s
 ORDER BY r.ord, r.id
 """
@@ -274,9 +277,8 @@ def _messages_load(*, chats: list[_Chat], since: datetime | None) -> None:
         return
     params: dict[str, Any] = {
         "chats": [chat.id for chat in chats],
+        "whole": [chat.whole for chat in chats],
         "afters": [chat.after for chat in chats],
-        "whole": [chat.id for chat in chats if chat.whole],
-        "delta": [chat.id for chat in chats if not chat.whole],
         "since": since, "overhead": _MESSAGE_OVERHEAD_BYTES, "budget": settings.SYNC_PAGE_BYTES,
     }  # fmt: skip
     with connection.cursor() as cursor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -37,6 +37,7 @@ from tests.helpers import client_for_guest
 pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "/api/cache/sync"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def post(client: Client, body: Any, **extra: Any) -> Any:
@@ -133,9 +134,10 @@ def test_a_message_carries_its_place_in_the_tree(alice: User, alice_client: Clie
     assert sent[str(answer.id)] == {
         "id": str(answer.id), "parent": str(question.id), "role": "assistant",
         "status": "complete", "model_id": "", "error": "", "selected_child_index": None,
-        "created": int(stored.created_at.timestamp() * 1_000_000),
-        "updated_at": stored.updated_at.isoformat(), "html": sent[str(answer.id)]["html"],
+        "created": (stored.created_at - EPOCH) // timedelta(microseconds=1),
+        "updated_at": sent[str(answer.id)]["updated_at"], "html": sent[str(answer.id)]["html"],
     }  # fmt: skip
+    assert datetime.fromisoformat(sent[str(answer.id)]["updated_at"]) == stored.updated_at
     assert sent[str(question.id)]["parent"] is None
 
 
@@ -364,21 +366,40 @@ def test_the_server_timestamp_waits_for_writes_still_in_flight(
     assert [(c["id"], c["title"]) for c in sent] == [(str(chat.id), "Written in flight")]
 
 
+def statements_of(call: Callable[[], object]) -> int:
+    """How many SQL statements `call` runs (the request's own, middleware included)."""
+    count = 0
+
+    def counted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        nonlocal count
+        count += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counted):
+        call()
+    return count
+
+
 def test_a_page_costs_the_same_statements_whatever_its_size(
     alice: User, alice_client: Client, django_assert_max_num_queries: Any
 ) -> None:
-    for n in range(3):
-        new_chat(alice, f"First {n}", "q", "a")
-    since = sync(alice_client)["server_timestamp"]
-    with django_assert_max_num_queries(12) as small:
-        sync(alice_client, last_synced_at=None)
-    for n in range(40):
-        chat, messages = new_chat(alice, f"More {n}", "q", "a", "q2")
-        message_delete_single(chat=chat, message=messages[-1])
+    def chats_changed(count: int) -> str:
+        """`count` chats, each changed (a message deleted) after the returned timestamp."""
+        made = [new_chat(alice, "Chat", "q", "a", "q2") for _ in range(count)]
+        since = sync(alice_client)["server_timestamp"]
+        for chat, messages in made:
+            message_delete_single(chat=chat, message=messages[-1])
+        return str(since)
 
-    with django_assert_max_num_queries(len(small.captured_queries)):
-        assert len(sync(alice_client)["upserts"]) == 43
-    with django_assert_max_num_queries(len(small.captured_queries)):
+    since = chats_changed(2)
+    whole = statements_of(lambda: sync(alice_client))
+    delta = statements_of(lambda: sync(alice_client, last_synced_at=since))
+    assert max(whole, delta) <= 12
+
+    since = chats_changed(40)
+    with django_assert_max_num_queries(whole):
+        assert len(sync(alice_client)["upserts"]) == 42
+    with django_assert_max_num_queries(delta):
         assert len(sync(alice_client, last_synced_at=since)["upserts"]) == 40
 
 
