@@ -34,6 +34,7 @@ import psycopg
 from _harness import Setup, bench_main, comment, p95, report
 from _server import Server
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Origin
 
 EVENTS = 200
 IDLE_SOCKETS = 1000
@@ -71,7 +72,7 @@ async def _socket(server: Server, cookie: str) -> ClientConnection:
     """A tab's socket, open once `ready` arrived; no client pings (an idle tab)."""
     tab = await connect(
         f"ws://127.0.0.1:{server.port}/ws/",
-        origin=server.base,  # type: ignore[arg-type]
+        origin=Origin(server.base),
         additional_headers={"Cookie": cookie},
         ping_interval=None,
         open_timeout=60,

@@ -8,7 +8,8 @@ accepted first, so that the browser sees the code (a refused handshake shows non
 
 Frames, JSON text: the server sends `ready` once, `event` for each of the user's events and
 `resync` when this process's listener reconnected; a tab sends `ping`, answered by `pong`.
-Anything else a tab sends is ignored, a frame over `FRAME_MAX_BYTES` closes the socket (1009).
+Anything else a tab sends is ignored; a frame over `FRAME_MAX_BYTES` closes the socket with
+4413 (as HTTP's 413: Daphne sends no close code but 1000 and 3000 to 4999).
 
 A socket holds no channel-layer channel (`channel_layer_alias = None`): events reach it from
 this process's listener (`realtime.listener`) through the registry (`realtime.sockets`), so
@@ -32,7 +33,7 @@ from realtime.sockets import socket_add, socket_remove
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_MANY_CONNECTS = 4429
-CLOSE_TOO_BIG = 1009
+CLOSE_TOO_BIG = 4413
 FRAME_MAX_BYTES = 4096
 # How long a new socket waits for the listener before `ready` (so that `ready` means: events
 # committed from now on reach this socket). If the listener is still down by then, the socket
@@ -55,8 +56,8 @@ class ConnectLimit:
         self._window = 0
         self._counts: dict[str, int] = {}
 
-    def allow(self, key: str, *, count: bool = True) -> bool:
-        """Whether `key` may connect now; counts the attempt when `count`."""
+    def allow(self, key: str) -> bool:
+        """Whether `key` may connect now; counts the attempt when it may."""
         window = int(time.monotonic() // 60)
         if window != self._window:
             self._window = window
@@ -64,8 +65,7 @@ class ConnectLimit:
         used = self._counts.get(key, 0)
         if used >= settings.SOCKET_CONNECTS_PER_MINUTE:
             return False
-        if count:
-            self._counts[key] = used + 1
+        self._counts[key] = used + 1
         return True
 
     def clear(self) -> None:
@@ -100,9 +100,6 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if actor is None or refusal is not None:
             await self.close(code=refusal or CLOSE_UNAUTHENTICATED)
             return
-        # What the socket needs from now on is its user's id; the rest of the scope (the
-        # session, the user's row) would only take memory for as long as the socket lives.
-        self.scope = {"type": "websocket"}
         listener_start()
         await listener_listening(LISTENER_WAIT_SECONDS)
         self.user_id = str(actor)
@@ -129,13 +126,14 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
 
 def _refusal(actor: uuid.UUID | None, *, address: str) -> int | None:
-    """The close code refusing this connect, or None to let it in: nobody behind it (4401),
-    too many connects from the user or too many refused ones from the address (4429)."""
-    if not refused_connects.allow(address, count=False):
-        return CLOSE_TOO_MANY_CONNECTS
+    """The close code refusing this connect, or None to let it in: nobody behind it (4401, or
+    4429 once the address was refused too often), too many connects from the user (4429).
+
+    The address's budget applies to refused attempts only: behind a proxy many people share
+    one address, and one of them looping without a cookie must not lock the others out.
+    """
     if actor is None:
-        refused_connects.allow(address)
-        return CLOSE_UNAUTHENTICATED
+        return CLOSE_UNAUTHENTICATED if refused_connects.allow(address) else CLOSE_TOO_MANY_CONNECTS
     if not user_connects.allow(str(actor)):
         return CLOSE_TOO_MANY_CONNECTS
     return None

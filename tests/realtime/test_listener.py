@@ -248,3 +248,28 @@ async def test_a_silent_connection_is_found_and_replaced(
     finally:
         await listener_stop()
         await proxy.close()
+
+
+@pytest.mark.asyncio
+async def test_the_process_retiring_stops_its_listener(alice_session: str) -> None:
+    from vero.lifecycle import process_retire
+
+    tab = await opened(socket(session=alice_session))
+    await tab.disconnect()
+    await process_retire()
+    assert listener.task is None
+    assert await _eventually(lambda: _listener_backends() == [])
+
+
+@pytest.mark.asyncio
+async def test_events_arriving_during_checks_are_all_delivered(
+    alice: User, alice_session: str, settings: Any
+) -> None:
+    settings.SOCKET_LISTENER_CHECK_SECONDS = 0.01  # a check between almost every two events
+    tab = await opened(socket(session=alice_session))
+    connections = listener.connections
+    published = [str(await event_publish(alice.id)) for _ in range(30)]
+    received = [(await frame(tab))["chat"] for _ in published]
+    assert received == published
+    assert listener.connections == connections  # every check answered: no reconnect
+    await tab.disconnect()

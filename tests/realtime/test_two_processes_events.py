@@ -17,6 +17,8 @@ import orjson
 import pytest
 from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from accounts.models import User
 from realtime.listener import APPLICATION_NAME
@@ -42,7 +44,7 @@ async def _socket(server: LiveServer, session: str) -> ClientConnection:
     host = server.url.removeprefix("http://")
     tab = await connect(
         f"ws://{host}/ws/",
-        origin=server.url,  # type: ignore[arg-type]
+        origin=Origin(server.url),
         additional_headers={"Cookie": f"sessionid={session}"},
         open_timeout=30,
     )
@@ -133,5 +135,50 @@ def test_killing_one_processs_listener_resyncs_only_its_sockets(
         finally:
             await on_killed.close()
             await on_kept.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_real_client_sees_why_it_was_closed(two_servers: list[LiveServer], alice: User) -> None:
+    """Through Daphne itself (which refuses close codes outside 1000 and 3000-4999)."""
+    session = session_cookie(alice)
+    server = two_servers[0]
+
+    async def closed_with(headers: dict[str, str], sent: str | None = None) -> int | None:
+        host = server.url.removeprefix("http://")
+        async with connect(
+            f"ws://{host}/ws/",
+            origin=Origin(server.url),
+            additional_headers=headers,
+        ) as tab:
+            if sent is not None:
+                assert await _frame(tab, 30) == {"type": "ready"}
+                await tab.send(sent)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(tab.recv(), 10)
+            return tab.close_code
+
+    async def scenario() -> None:
+        assert await closed_with({}) == 4401
+        too_big = '{"type": "ping", "pad": "' + "x" * 5000 + '"}'
+        assert await closed_with({"Cookie": f"sessionid={session}"}, too_big) == 4413
+
+    asyncio.run(scenario())
+
+
+def test_another_origin_is_refused_at_the_handshake(
+    two_servers: list[LiveServer], alice: User
+) -> None:
+    session = session_cookie(alice)
+    host = two_servers[0].url.removeprefix("http://")
+
+    async def scenario() -> None:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(
+                f"ws://{host}/ws/",
+                origin=Origin("https://evil.example"),
+                additional_headers={"Cookie": f"sessionid={session}"},
+            )
+        assert refused.value.response.status_code == 403
 
     asyncio.run(scenario())
