@@ -12,13 +12,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.models import User
+from tests.browser.helpers import live_log_in, page_on
 from tests.browser.paint_support import (
     WORKER_CONTROLS,
     cache_wait,
     chat_with_answer,
     chat_with_versions,
 )
-from tests.browser.helpers import live_log_in, page_on
 from tests.live_server import LiveServer, live_server_start
 
 

@@ -11,8 +11,8 @@ from playwright.sync_api import Page, Route, expect
 
 from accounts.models import User
 from chats.models import Message
-from tests.browser.paint_support import cache_wait, chat_with_answer, chat_with_versions
 from tests.browser.helpers import live_log_in
+from tests.browser.paint_support import cache_wait, chat_with_answer, chat_with_versions
 
 # Records, in the page's clock, when each XMLHttpRequest and fetch starts and when the cache
 # painted a chat (static/js/cache/paint.js's vero:cache-painted).
