@@ -93,10 +93,11 @@ async def _commit_to_arrival(
     writer: psycopg.AsyncConnection[Any], user_id: str, arrived: Callable[[], Awaitable[object]]
 ) -> float:
     """Seconds from just before COMMIT of a publishing transaction to `arrived()` returning."""
-    from realtime.events import CHANNEL
+    from realtime.events import CHANNEL, NOTIFY_SQL
 
     await writer.execute("BEGIN")
-    await writer.execute("SELECT pg_notify(%s, %s)", [CHANNEL, _payload(user_id)])
+    payload = {"channel": CHANNEL, "payload": _payload(user_id)}
+    await writer.execute(f"SELECT {NOTIFY_SQL}", payload)  # as `realtime.events.publish`
     started = time.perf_counter()
     await writer.execute("COMMIT")
     await arrived()

@@ -18,14 +18,14 @@ from typing import Any
 import orjson
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
-from django.utils import timezone
 
 from chats.markdown import markdown_render
 from chats.models import Chat, Message
+from chats.tree_services import chats_touch_unlocked
 from models_registry.calls import CallTarget, Usage
 from models_registry.llm import StreamAccumulator
-from realtime.events import CHANNEL, event_payload, publish
-from vero.lib.db import connection_release
+from realtime.events import CHANNEL, NOTIFY_SQL, event_payload, publish
+from vero.lib.db import TransactionNow, connection_release
 
 INTERRUPTED_ERROR = "The server stopped before this answer was finished."
 
@@ -103,12 +103,12 @@ class AnswerOutcome:
 # The end of an answer in one statement (its own transaction): the message's final state,
 # its TokenUsage row, the chat's activity time and the event. When the message is no longer
 # `streaming` (deleted meanwhile, or reaped) nothing is written.
-_FINISH_SQL = """
+_FINISH_SQL = f"""
 WITH answer AS (
     UPDATE chats_message
     SET parts = %(parts)s::jsonb, status = %(status)s, error = %(error)s,
         usage = %(usage)s::jsonb, html = %(html)s, stream_seq = %(seq)s, heartbeat_at = NULL,
-        updated_at = %(now)s
+        updated_at = now()
     WHERE id = %(message)s AND status = 'streaming'
     RETURNING id
 ), spent AS (
@@ -116,17 +116,17 @@ WITH answer AS (
                                   input_tokens, output_tokens, reasoning_tokens,
                                   cached_input_tokens, cost_usd, created_at)
     SELECT %(user)s, %(chat)s, answer.id, %(model)s, %(provider)s, %(input)s, %(output)s,
-           %(reasoning)s, %(cached)s, %(cost)s, %(now)s
+           %(reasoning)s, %(cached)s, %(cost)s, now()
     FROM answer
 ), chat AS (
     -- Never waits for the chat's row: a tree write holding it (it bumps updated_at itself)
     -- may be waiting for this answer's row, and waiting here deadlocked the two.
-    UPDATE chats_chat SET updated_at = %(now)s
+    UPDATE chats_chat SET updated_at = now()
     WHERE id IN (SELECT id FROM chats_chat WHERE id = %(chat)s FOR NO KEY UPDATE SKIP LOCKED)
       AND EXISTS (SELECT 1 FROM answer)
 )
-SELECT pg_notify(%(channel)s, %(payload)s) FROM answer
-"""
+SELECT {NOTIFY_SQL} FROM answer
+"""  # noqa: S608  (NOTIFY_SQL is a constant)
 
 
 def _usage_json(usage: Usage | None, cost: Decimal | None, finish_reason: str | None) -> str | None:
@@ -169,7 +169,6 @@ def answer_finish(
                 "usage": _usage_json(usage, cost, outcome.finish_reason),
                 "html": html,
                 "seq": seq,
-                "now": timezone.now(),
                 "user": user_id,
                 "chat": chat_id,
                 "model": target.model_id,
@@ -211,8 +210,9 @@ def _messages_interrupt(rows: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]) -> N
         status=Message.Status.INTERRUPTED,
         error=INTERRUPTED_ERROR,
         heartbeat_at=None,
-        updated_at=timezone.now(),
+        updated_at=TransactionNow(),
     )
+    chats_touch_unlocked(chat_ids=sorted({row[1] for row in rows}))
     for message_id, chat_id, user_id in rows:
         publish(user_id=user_id, kind="message.updated", chat_id=chat_id, message_id=message_id)
 

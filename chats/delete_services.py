@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from chats.models import Branch, Chat, Message
 from chats.services import chat_delete
@@ -59,6 +58,10 @@ WITH forked AS (
 ), unlinked AS (
     UPDATE chats_chat SET forked_from_message_id = NULL
     WHERE parent_chat_id = %(chat)s AND forked_from_message_id IN (SELECT id FROM gone)
+), tombstones AS (
+    -- Other devices' caches drop them on their next sync (pruned after the retention).
+    INSERT INTO chats_messagedeletion (chat_id, message_id)
+    SELECT %(chat)s, id FROM gone
 )
 SELECT count(*) FROM gone
 """
@@ -172,10 +175,14 @@ def _message_unlink(*, chat: Chat, message: Message) -> None:
             "WHERE parent_chat_id = %s AND forked_from_message_id = %s",
             [chat.id, message.id],
         )
-        cursor.execute("DELETE FROM chats_message WHERE id = %s", [message.id])
         cursor.execute(
-            "UPDATE chats_message SET parent_id = %s, updated_at = %s WHERE parent_id = %s",
-            [parent_id, timezone.now(), message.id],
+            "WITH gone AS (DELETE FROM chats_message WHERE id = %s RETURNING chat_id, id) "
+            "INSERT INTO chats_messagedeletion (chat_id, message_id) SELECT chat_id, id FROM gone",
+            [message.id],
+        )
+        cursor.execute(
+            "UPDATE chats_message SET parent_id = %s, updated_at = now() WHERE parent_id = %s",
+            [parent_id, message.id],
         )
         if forked and not starts_branch:
             # The parent is in the same branch: the forks stay children of this branch.

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from chats.models import Branch, Chat, Message
 from chats.structure import message_route
@@ -39,7 +38,7 @@ SELECT v.new_id, %(chat)s, %(branch)s, v.seq, v.new_parent, s.role, s.parts, s.m
        CASE WHEN s.status = 'streaming' THEN 'interrupted' ELSE s.status END,
        s.error, s.usage,
        CASE WHEN v.seq < %(last)s THEN 0 END,
-       s.html, s.stream_seq, NULL, s.created_at, %(now)s
+       s.html, s.stream_seq, NULL, s.created_at, now()
 FROM unnest(%(old)s::uuid[], %(new)s::uuid[], %(parents)s::uuid[], %(seqs)s::int[])
      AS v(old_id, new_id, new_parent, seq)
 JOIN chats_message s ON s.id = v.old_id AND s.chat_id = %(source)s
@@ -99,7 +98,6 @@ def _route_copy(*, source: Chat, fork: Chat, route: list[uuid.UUID]) -> Message 
                 "branch": branch.id,
                 "source": source.id,
                 "last": len(route) - 1,
-                "now": timezone.now(),
                 "old": route,
                 "new": new_ids,
                 "parents": [None, *new_ids[:-1]],

@@ -14,10 +14,10 @@ from typing import ClassVar
 import django_ltree.lookups  # noqa: F401  (registers the ltree lookups on PathField)
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Now
 from django_ltree.fields import PathField
 
 from models_registry.calls import parts_text
+from vero.lib.db import TransactionNow
 from vero.process import process_id
 
 
@@ -165,7 +165,7 @@ class ChatDeletion(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_deletions"
     )
     # The database's clock, like every stamp the sync compares (docs/realtime.md).
-    deleted_at = models.DateTimeField(db_default=Now())
+    deleted_at = models.DateTimeField(db_default=TransactionNow())
 
     class Meta:
         indexes = [models.Index(fields=["user", "deleted_at"], name="chatdeletion_user_idx")]
@@ -182,7 +182,7 @@ class MessageDeletion(models.Model):
 
     chat_id = models.UUIDField()
     message_id = models.UUIDField()
-    deleted_at = models.DateTimeField(db_default=Now())
+    deleted_at = models.DateTimeField(db_default=TransactionNow())
 
     class Meta:
         indexes = [

@@ -15,10 +15,21 @@ from django.utils import timezone
 from chats.errors import SendChatGone, SendParentGone, SendWhileStreaming
 from chats.models import Branch, Chat, ChatDeletion, Message, TokenUsage
 from chats.structure import chat_structure_load
-from chats.tree_services import chat_lock, first_branch_path, message_append
+from chats.tree_services import (
+    chat_lock,
+    chats_touch_unlocked,
+    first_branch_path,
+    message_append,
+)
 from chats.version_services import route_select_locked
-from realtime.events import CHANNEL, event_payload, publish
-from vero.lib.db import instances_insert, instances_insert_sql
+from realtime.events import (
+    CHANNEL,
+    NOTIFY_SQL,
+    NOTIFY_SQL_POSITIONAL,
+    event_payload,
+    publish,
+)
+from vero.lib.db import TransactionNow, instances_insert, instances_insert_sql
 
 TITLE_FALLBACK_LENGTH = 60
 TITLE_MAX_LENGTH = 80
@@ -66,7 +77,7 @@ def chat_rename(*, chat: Chat, title: str) -> Chat:
     title = " ".join(title.split())[:200]
     with transaction.atomic():
         chat.title = title
-        chat.save(update_fields=["title", "updated_at"])
+        chat.save(update_fields=["title", "updated_at"])  # stamped by the database (0006)
         publish(user_id=chat.user_id, kind="chat.updated", chat_id=chat.id)
     return chat
 
@@ -93,7 +104,10 @@ def chat_delete(*, chat: Chat) -> None:
 def chats_move_to_account(*, guest_id: uuid.UUID, account_id: uuid.UUID) -> None:
     """Guest upgrade: the guest's chats, tombstones and usage become the account's."""
     moved = list(Chat.objects.filter(user_id=guest_id).values_list("id", flat=True))
-    Chat.objects.filter(user_id=guest_id).update(user_id=account_id)
+    Chat.objects.filter(user_id=guest_id).update(user_id=account_id, updated_at=TransactionNow())
+    # The account's other devices have synced before the move: the moved chats' messages
+    # must look new to them, or their caches would get only what changes from now on.
+    Message.objects.filter(chat_id__in=moved).update(updated_at=TransactionNow())
     ChatDeletion.objects.filter(user_id=guest_id).update(user_id=account_id)
     TokenUsage.objects.filter(user_id=guest_id).update(user_id=account_id)
     for chat_id in moved:
@@ -125,18 +139,18 @@ WHERE p.id = %(parent)s AND p.chat_id = %(chat)s
 # The rest of a send after its two messages are inserted, in one statement: the parent now
 # shows the new question, the chat remembers the model and has a new tree version, and the
 # event is queued.
-_SEND_FINISH_SQL = """
+_SEND_FINISH_SQL = f"""
 WITH parent AS (
     UPDATE chats_message SET selected_child_index = %(index)s
     WHERE id = %(parent)s AND selected_child_index IS DISTINCT FROM %(index)s
 ), chat AS (
     UPDATE chats_chat
-    SET settings = %(settings)s::jsonb, updated_at = %(now)s, tree_version = tree_version + 1
+    SET settings = %(settings)s::jsonb, updated_at = now(), tree_version = tree_version + 1
     WHERE id = %(chat)s
-    RETURNING tree_version
+    RETURNING tree_version, updated_at
 )
-SELECT (SELECT tree_version FROM chat), pg_notify(%(channel)s, %(payload)s)
-"""
+SELECT (SELECT tree_version FROM chat), (SELECT updated_at FROM chat), {NOTIFY_SQL}
+"""  # noqa: S608  (NOTIFY_SQL is a constant)
 
 
 @dataclass(frozen=True)
@@ -240,7 +254,6 @@ def _send_continuing(
         parts=parts, model_id=model_id, now=now,
     )  # fmt: skip
     instances_insert([question, answer])
-    chat.updated_at = now
     with connection.cursor() as cursor:
         cursor.execute(
             _SEND_FINISH_SQL,
@@ -249,7 +262,6 @@ def _send_continuing(
                 "index": state.forks,
                 "parent": parent_id,
                 "settings": orjson.dumps(chat.settings).decode(),
-                "now": now,
                 "chat": chat.id,
                 "channel": CHANNEL,
                 "payload": event_payload(
@@ -258,7 +270,7 @@ def _send_continuing(
                 ),
             },
         )  # fmt: skip
-        chat.tree_version = cursor.fetchone()[0]
+        chat.tree_version, chat.updated_at, _ = cursor.fetchone()
     return Turn(chat=chat, question=question, answer=answer, chat_created=False)
 
 
@@ -317,7 +329,7 @@ def _send_new_chat(
     # Only the statements built from the models' metadata and placeholders go into the text.
     sql = (
         f"WITH chat AS ({chat_sql}), branch AS ({branch_sql} RETURNING id), "  # noqa: S608
-        f"messages AS ({messages_sql}) SELECT id, pg_notify(%s, %s) FROM branch"
+        f"messages AS ({messages_sql}) SELECT id, {NOTIFY_SQL_POSITIONAL} FROM branch"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*chat_params, *branch_params, *messages_params, CHANNEL, payload])
@@ -357,15 +369,14 @@ def _send_appending(
     )  # fmt: skip
     if parent is not None:
         route_select_locked(chat=chat, message=answer)
-    now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE chats_chat SET settings = %s::jsonb, root_message_index = %s, "
-            "updated_at = %s, tree_version = tree_version + 1 WHERE id = %s RETURNING tree_version",
-            [orjson.dumps(chat.settings).decode(), chat.root_message_index, now, chat.id],
+            "updated_at = now(), tree_version = tree_version + 1 WHERE id = %s "
+            "RETURNING tree_version, updated_at",
+            [orjson.dumps(chat.settings).decode(), chat.root_message_index, chat.id],
         )
-        chat.tree_version = cursor.fetchone()[0]
-    chat.updated_at = now
+        chat.tree_version, chat.updated_at = cursor.fetchone()
     publish(
         user_id=user_id,
         kind="message.created",
@@ -385,6 +396,7 @@ def message_stop_orphan(*, message: Message) -> bool:
             status=Message.Status.STOPPED, heartbeat_at=None
         )
         if stopped:
+            chats_touch_unlocked(chat_ids=[message.chat_id])
             publish(
                 user_id=message.chat.user_id,
                 kind="message.updated",

@@ -21,6 +21,7 @@ from django.utils import timezone
 from chats.errors import ChatNotFound, MessageNotInChat
 from chats.models import Branch, Chat, Message
 from chats.versions import ROOTS_SQL
+from vero.lib.db import TransactionNow
 
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -221,7 +222,7 @@ def selection_store(
         return
     if stored != index:
         Message.objects.filter(id=parent_id).update(
-            selected_child_index=index, updated_at=timezone.now()
+            selected_child_index=index, updated_at=TransactionNow()
         )
     chat_touch(chat=chat)
 
@@ -229,17 +230,32 @@ def selection_store(
 def chat_touch(*, chat: Chat, with_root_index: bool = False) -> None:
     """End of every write: bump updated_at (the sync API pages chats by it) and the tree's
     version, once, with the instance's root selection when it may have changed."""
-    now = timezone.now()
     root = ", root_message_index = %(root)s" if with_root_index else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE chats_chat SET updated_at = %(now)s, tree_version = tree_version + 1{root} "  # noqa: S608
-            "WHERE id = %(chat)s RETURNING tree_version",
-            {"now": now, "root": chat.root_message_index, "chat": chat.id},
+            f"UPDATE chats_chat SET updated_at = now(), tree_version = tree_version + 1{root} "  # noqa: S608
+            "WHERE id = %(chat)s RETURNING tree_version, updated_at",
+            {"root": chat.root_message_index, "chat": chat.id},
         )
         row = cursor.fetchone()
-    chat.updated_at = now
-    chat.tree_version = row[0] if row else chat.tree_version
+    if row is not None:
+        chat.tree_version, chat.updated_at = row
+
+
+# Only chats no tree write holds: such a write may be waiting for a message row the caller has
+# locked, and waiting for its chat here would deadlock the two. That write stamps the chat
+# itself when it commits.
+_CHATS_TOUCH_SQL = """
+UPDATE chats_chat SET updated_at = now()
+WHERE id IN (SELECT id FROM chats_chat WHERE id = ANY(%s) FOR NO KEY UPDATE SKIP LOCKED)
+"""
+
+
+def chats_touch_unlocked(*, chat_ids: list[uuid.UUID]) -> None:
+    """Stamp chats whose messages changed outside their tree (an answer stopped or interrupted)
+    so the cache sync finds them; the tree version stays (nothing structural changed)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CHATS_TOUCH_SQL, [chat_ids])
 
 
 def parent_selection_read(*, chat: Chat, parent_id: uuid.UUID | None) -> int | None:

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from chats.errors import (
     ChatNotFound,
@@ -298,9 +297,9 @@ def route_select_locked(*, chat: Chat, message: Message) -> uuid.UUID | None:
     if changes:
         with connection.cursor() as cursor:
             cursor.execute(
-                "UPDATE chats_message m SET selected_child_index = v.index, updated_at = %s "
+                "UPDATE chats_message m SET selected_child_index = v.index, updated_at = now() "
                 "FROM unnest(%s::uuid[], %s::int[]) AS v(id, index) WHERE m.id = v.id",
-                [timezone.now(), list(changes), list(changes.values())],
+                [list(changes), list(changes.values())],
             )
     return changed_below
 

@@ -1,8 +1,10 @@
 """Publish a change to a user's data: NOTIFY inside the writer's transaction, sent on commit.
 
 Services call `publish` only; each ASGI process listens on the channel and forwards events to
-the user's sockets (the listener comes with the realtime issue). Payloads are small: ids and
-the kind of change, never content.
+its own sockets of that user (`realtime.listener`). Payloads are small: ids, the kind of change,
+the tab that caused it (`origin`, see `realtime.origin`) and its version `at`, never content.
+`at` is added by PostgreSQL when the event is queued: the writing transaction's clock, which
+is also the stamp its writes gave the chat's `updated_at` (docs/realtime.md).
 
 Each kind's payload has a declared schema (the TypedDicts below, collected in `EVENT_SCHEMAS`),
 as Zulip declares its events: a listener can rely on the keys a kind carries, and
@@ -21,6 +23,8 @@ from typing import Literal, TypedDict
 import orjson
 from django.db import connection
 
+from realtime.origin import origin_get
+
 CHANNEL = "vero_events"
 
 EventKind = Literal[
@@ -37,10 +41,18 @@ EventKind = Literal[
 # in `total=False` subclasses, which keeps the required/optional split readable at run time.
 
 
-class _ChatEvent(TypedDict):
+class _EventBase(TypedDict):
     user: str
     kind: EventKind
     chat: str
+
+
+class _ChatEvent(_EventBase, total=False):
+    # The tab whose request caused the write; absent when no tab did (generation, reaper).
+    origin: str
+    # The version: the writing transaction's clock, added by PostgreSQL as the event is queued
+    # (`NOTIFY_SQL`), so every delivered event has it and no payload built here does.
+    at: str
 
 
 class _MessageEvent(_ChatEvent):
@@ -126,6 +138,12 @@ def event_check(payload: Mapping[str, object]) -> None:
         raise EventSchemaError(f"{kind} event: {sorted(not_text)} must be strings")
 
 
+# The NOTIFY of a payload from `event_payload`, for a writer that folds it into a statement:
+# PostgreSQL adds the transaction's clock as the event's version (`at`).
+NOTIFY_SQL = "pg_notify(%(channel)s, (%(payload)s::jsonb || jsonb_build_object('at', now()))::text)"
+NOTIFY_SQL_POSITIONAL = "pg_notify(%s, (%s::jsonb || jsonb_build_object('at', now()))::text)"
+
+
 def event_payload(
     *,
     user_id: uuid.UUID,
@@ -139,6 +157,9 @@ def event_payload(
         payload["chat"] = str(chat_id)
     if message_id is not None:
         payload["message"] = str(message_id)
+    origin = origin_get()
+    if origin is not None:
+        payload["origin"] = origin
     event_check(payload)
     return orjson.dumps(payload).decode()
 
@@ -153,4 +174,4 @@ def publish(
     """Queue one event for the user's open tabs; PostgreSQL delivers it when the write commits."""
     payload = event_payload(user_id=user_id, kind=kind, chat_id=chat_id, message_id=message_id)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, payload])
+        cursor.execute(f"SELECT {NOTIFY_SQL}", {"channel": CHANNEL, "payload": payload})

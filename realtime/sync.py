@@ -15,6 +15,7 @@ names another user's chat yields nothing of theirs.
 
 from __future__ import annotations
 
+import html as html_text
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,6 @@ import orjson
 from django.conf import settings
 from django.core import signing
 from django.db import connection
-from django.utils.html import escape
 
 from accounts.models import User
 from chats.markdown import markdown_render
@@ -309,7 +309,7 @@ def _message_html(*, role: str, html: str, parts: Any) -> str:
         return html
     text = parts_text(orjson.loads(parts) if isinstance(parts, str | bytes) else parts or [])
     if role == "user":
-        return str(escape(text))
+        return html_text.escape(text)  # as Django's escape does, without its lazy wrapper
     return markdown_render(text) if text else ""
 
 

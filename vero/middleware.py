@@ -1,4 +1,4 @@
-"""Refuse a form body that Django cannot read with a plain 400, before anything reads it."""
+"""The project's middleware: refusing unreadable form bodies, and naming the request's tab."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseBase
+
+from realtime.origin import origin_reset, origin_set, tab_id_clean
 
 
 class FormBodyMiddleware:
@@ -30,3 +32,18 @@ class FormBodyMiddleware:
                     f"{error}\n", content_type="text/plain; charset=utf-8"
                 )
         return self.get_response(request)
+
+
+class TabOriginMiddleware:
+    """Name the tab that sent the request (its `X-Vero-Tab` header) for the events its writes
+    publish, so that tab can tell its own echo from another tab's change."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        token = origin_set(tab_id_clean(request.headers.get("X-Vero-Tab")))
+        try:
+            return self.get_response(request)
+        finally:
+            origin_reset(token)

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     # Before anything reads request.POST (the CSRF check is the first).
     "vero.middleware.FormBodyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "vero.middleware.TabOriginMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.GuestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -67,7 +67,9 @@ def notifications() -> Iterator[list[dict[str, Any]]]:
         if "pg_notify" in sql:
             import orjson
 
-            sent.append(orjson.loads(params[1]))
+            # publish() names its parameters; the send's folded insert passes them in order.
+            payload = params["payload"] if isinstance(params, dict) else params[-1]
+            sent.append(orjson.loads(payload))
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):

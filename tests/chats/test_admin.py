@@ -20,6 +20,7 @@ from chats.admin import RECENT_MESSAGES_SHOWN
 from chats.models import Branch, Chat, Message, TokenUsage
 from chats.tree_services import first_branch_path
 from tests.chats.branching_support import conversation
+from vero.lib.db import stamps_kept
 
 pytestmark = pytest.mark.django_db
 
@@ -87,7 +88,8 @@ def test_chats_are_searched_by_title_and_by_the_users_email(
 def test_chats_are_filtered_by_model_and_date(
     admin_client: Client, alice_chat: Chat, bob_chat: Chat
 ) -> None:
-    Chat.objects.filter(id=alice_chat.id).update(updated_at=LONG_AGO)
+    with stamps_kept():
+        Chat.objects.filter(id=alice_chat.id).update(updated_at=LONG_AGO)
 
     by_model = admin_client.get(CHATS, {"model": "m:two"}).content.decode()
     recent = admin_client.get(CHATS, {"updated_at__gte": SINCE}).content.decode()

@@ -17,6 +17,7 @@ from chats.services import message_send, title_clean
 from chats.worker import _worker
 from tests.chats.helpers import send, wait_for_answer
 from tests.fake_provider import Script
+from vero.lib.db import stamps_kept
 
 MODEL = "fake:fake-model"
 QUESTION = "Help me plan a relaxing weekend in the mountains"
@@ -104,9 +105,10 @@ def _answer(chat: Chat) -> Message:
 
 
 def _finish(chat: Chat, *, ago: timedelta) -> None:
-    Message.objects.filter(id=_answer(chat).id).update(
-        status="complete", updated_at=timezone.now() - ago
-    )
+    with stamps_kept():
+        Message.objects.filter(id=_answer(chat).id).update(
+            status="complete", updated_at=timezone.now() - ago
+        )
 
 
 @pytest.mark.django_db

@@ -132,6 +132,8 @@ def test_a_committed_operation_delivers_exactly_one_event(alice: User) -> None:
 
         delivered = [orjson.loads(n.payload) for n in listener.notifies(timeout=1.0)]
 
+    assert [bool(event.pop("at", None)) for event in delivered] == [True]  # its version
+
     assert delivered == [
         {
             "user": str(alice.id),

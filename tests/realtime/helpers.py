@@ -15,6 +15,7 @@ from django.test import Client
 from accounts.guests import guest_token_issue
 from accounts.models import User
 from realtime.events import EventKind, publish
+from realtime.origin import origin_reset, origin_set
 from vero.asgi import application
 
 ORIGIN = "http://localhost:8000"
@@ -79,10 +80,16 @@ async def close_code(communicator: WebsocketCommunicator) -> int | None:
 
 
 def publish_in_atomic(
-    user_id: uuid.UUID, kind: EventKind, chat_id: uuid.UUID, rollback: bool
+    user_id: uuid.UUID,
+    kind: EventKind,
+    chat_id: uuid.UUID,
+    rollback: bool,
+    origin: str | None = None,
 ) -> None:
-    """Publish one event as a service does, inside `transaction.atomic()`; rolled back when
-    `rollback`. Closes its connection (it runs in a thread of its own)."""
+    """Publish one event as a service does, inside `transaction.atomic()`, for a request of
+    the tab `origin`; rolled back when `rollback`. Closes its connection (it runs in a thread
+    of its own)."""
+    token = origin_set(origin)
     try:
         with transaction.atomic():
             publish(user_id=user_id, kind=kind, chat_id=chat_id)
@@ -91,6 +98,7 @@ def publish_in_atomic(
     except _RolledBack:
         pass
     finally:
+        origin_reset(token)
         connection.close()
 
 
@@ -104,9 +112,10 @@ async def event_publish(
     kind: EventKind = "chat.updated",
     chat_id: uuid.UUID | None = None,
     rollback: bool = False,
+    origin: str | None = None,
 ) -> uuid.UUID:
     """Publish an event as a service does (inside `transaction.atomic()`), committed or rolled
     back; returns the chat id it names."""
     chat_id = chat_id or uuid.uuid4()
-    await sync_to_async(publish_in_atomic)(user_id, kind, chat_id, rollback)
+    await sync_to_async(publish_in_atomic)(user_id, kind, chat_id, rollback, origin)
     return chat_id

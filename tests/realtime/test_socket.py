@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -201,11 +202,16 @@ async def test_a_committed_event_reaches_the_users_socket_without_user(
     alice: User, alice_session: str
 ) -> None:
     communicator = await opened(socket(session=alice_session))
-    chat_id = await event_publish(alice.id, kind="chat.created")
-    assert await frame(communicator) == {
+    chat_id = await event_publish(alice.id, kind="chat.created", origin="tab-7")
+    received = await frame(communicator)
+    # Every key of the payload but `user` passes through, `at` (the version) included.
+    stamped = datetime.fromisoformat(received.pop("at"))
+    assert abs((datetime.now(UTC) - stamped).total_seconds()) < 60
+    assert received == {
         "type": "event",
         "kind": "chat.created",
         "chat": str(chat_id),
+        "origin": "tab-7",
     }
     await communicator.disconnect()
 

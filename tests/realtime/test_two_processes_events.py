@@ -57,15 +57,19 @@ async def _frame(tab: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
 
 
 async def _frames_within(tab: ClientConnection, seconds: float) -> list[dict[str, Any]]:
-    """Every frame that arrives within `seconds`."""
+    """Every frame that arrives within `seconds` (an event's version `at` checked, then left
+    out, so that frames compare by what they say)."""
     frames: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while (left := deadline - loop.time()) > 0:
         try:
-            frames.append(await _frame(tab, left))
+            received = await _frame(tab, left)
         except TimeoutError:
             break
+        if received["type"] == "event":
+            assert isinstance(received.pop("at"), str)
+        frames.append(received)
     return frames
 
 

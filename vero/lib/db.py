@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from django.db import connection
-from django.db.models import Field, Model
+from django.db import connection, transaction
+from django.db.models import DateTimeField, Field, Func, Model
 
 
 def connection_release() -> None:
@@ -69,3 +70,26 @@ def instances_insert_sql(
 @cache
 def _insert_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
     return tuple(model._meta.concrete_fields)
+
+
+class TransactionNow(Func):
+    """PostgreSQL's `now()`: the writing transaction's start, the same for all its rows.
+
+    Django's `Now()` is `STATEMENT_TIMESTAMP()` on PostgreSQL, which differs between the
+    statements of one write; the cache sync wants one stamp per write (docs/realtime.md).
+    """
+
+    template = "now()"
+    output_field = DateTimeField()
+
+
+@contextmanager
+def stamps_kept() -> Iterator[None]:
+    """Inside: chats and messages keep the `updated_at` their writer gives them.
+
+    Every other write is stamped with the database's clock by a trigger (chats migration
+    0006); tests and benches that load history (a chat last active a week ago) need their own.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL vero.stamps = 'kept'")
+        yield
