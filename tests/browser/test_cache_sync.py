@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from accounts.models import User
@@ -292,6 +293,32 @@ def test_without_web_locks_a_lease_elects_one_leader_and_a_follower_takes_over_w
         leader_wait(second, timeout=10)
     finally:
         context.close()
+
+
+def test_a_change_no_event_announced_arrives_when_the_servers_listener_reconnects(
+    tabs: tuple[Page, Page], alice: User
+) -> None:
+    """The server's listener lost its connection: events may have been missed, so it sends
+    `resync` and the leading tab syncs. The change here publishes no event at all, so only
+    that sync can bring it."""
+    first, _ = tabs
+    chat = Chat.objects.create(user=alice, title="Before the outage")
+    first.reload()
+    cache_chat_wait(first, chat.id)
+    first.wait_for_timeout(1_000)  # the page load's syncs are over
+    Chat.objects.filter(id=chat.id).update(title="Changed quietly")  # no service: no event
+    first.wait_for_timeout(1_000)
+    assert cache_eval(first, f"cache.chatGet('{chat.id}')")["title"] == "Before the outage"
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name LIKE 'vero-listener:%%' AND datname = current_database()"
+        )
+        assert cursor.fetchone()[0] >= 1
+
+    cache_chat_wait(first, chat.id, lambda c: c["title"] == "Changed quietly", timeout=10)
+    expect(_sidebar_link(first, "Changed quietly")).to_be_visible(timeout=WITHIN)
 
 
 def test_a_chat_deleted_elsewhere_leaves_the_cache_and_the_sidebar(

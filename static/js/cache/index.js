@@ -293,7 +293,7 @@ function shownBodyReload(chatId) {
   });
 }
 
-// The header's title from the cached chat (rename form included): no request.
+// The header's title from the cache's index (rename form included): no request.
 function shownTitlePaint(chat) {
   const heading = document.querySelector("#chat-title .chat-title-text");
   if (!heading || heading.textContent === chat.display_title) return;
@@ -319,7 +319,7 @@ async function shownChatRefresh(cache, fromEvent) {
   if (!chatId) return;
   if (anyStreaming()) { shownDeferred = true; return; }
   shownDeferred = false;
-  const chat = cache ? await cache.chatGet(chatId) : null;
+  const chat = cache ? (await cache.chatsList()).find((entry) => entry.id === chatId) : null;
   if (!chat) {
     if (fromEvent) shownBodyReload(chatId); // no cache to compare with (or the chat is gone)
     return;

@@ -2,8 +2,9 @@
 //
 // Every record is sealed (crypto.js), so the database holds no plaintext of any chat. Records:
 // `chat:<id>` (a chat and its `messages` keyed by id), `meta:index` (the sidebar's list, newest
-// first), `meta:state` ({last_synced_at, user, metadata}), `meta:canary` (a known value sealed
-// with the key, to tell whether a key is the one the records were sealed with). The key itself
+// first, with each chat's title and tree_version), `meta:state` ({last_synced_at, user,
+// metadata}), `meta:canary` (a known value sealed with the key, to tell whether a key is the
+// one the records were sealed with, and the epoch: a new one at every reset). The key itself
 // is kept too, non-extractable, in the `keys` store, so an offline reload can still read.
 // A record that does not open resets the cache: the next sync fills it again.
 import { openDB } from "../../vendor/idb-8.0.4/index.js";
@@ -31,8 +32,13 @@ function indexOrder(a, b) {
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
+// What the sidebar shows, and what a tab needs to tell whether the chat it shows is behind
+// (title, tree_version) without opening a chat's record, which may hold thousands of messages.
 function indexEntry(chat) {
-  return { id: chat.id, display_title: chat.display_title, updated_at: chat.updated_at };
+  return {
+    id: chat.id, display_title: chat.display_title, updated_at: chat.updated_at,
+    title: chat.title, tree_version: chat.tree_version,
+  };
 }
 
 function dbOpen() {
@@ -101,11 +107,17 @@ export class Cache {
 
   // Empties the cache (the key stays): the next sync starts over.
   async clear() {
-    const canary = await this.sealed(CANARY_ID, CANARY);
+    const canary = await this.sealed(CANARY_ID, { check: CANARY, epoch: crypto.randomUUID() });
     const tx = this.db.transaction(RECORDS, "readwrite");
     tx.store.clear();
     tx.store.put(canary);
     await tx.done;
+  }
+
+  // Changes at every reset, in any tab: a sync that began before one must not store its
+  // last_synced_at over the emptied cache (the next sync would then skip what was dropped).
+  async epochGet() {
+    return (await this.recordGet(CANARY_ID))?.epoch || null;
   }
 
   async sealed(id, value) {
@@ -140,7 +152,7 @@ async function canaryOpens(db, key) {
   const record = await db.get(RECORDS, CANARY_ID);
   if (!record) return (await db.count(RECORDS)) === 0;
   try {
-    return (await open(key, CANARY_ID, record)) === CANARY;
+    return (await open(key, CANARY_ID, record))?.check === CANARY;
   } catch (error) {
     return false;
   }

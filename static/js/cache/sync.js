@@ -111,6 +111,7 @@ async function pageApply(cache, page, run) {
 
 // Syncs until the server has nothing more; returns the ids of the chats that changed.
 export async function syncRun(cache) {
+  let epoch = await cache.epochGet();
   const state = await cache.stateGet();
   const run = { continuing: new Set(), seen: new Set(), changed: new Set() };
   let cursor = null;
@@ -120,10 +121,14 @@ export async function syncRun(cache) {
     if (page.reset && cursor === null) {
       (await cache.chatsList()).forEach((entry) => run.changed.add(entry.id));
       await cache.clear();
+      epoch = await cache.epochGet(); // this sync's own reset
     }
     await pageApply(cache, page, run);
     cursor = page.next_cursor;
   } while (page.has_more && cursor);
+  // Emptied meanwhile (a record that did not open, here or in another tab): the sync that
+  // reset asked for starts over.
+  if ((await cache.epochGet()) !== epoch) return [...run.changed];
   await cache.statePut({ ...state, last_synced_at: page.server_timestamp, metadata: page.metadata });
   return [...run.changed];
 }
