@@ -47,6 +47,8 @@ def _cached_and_controlled(page: Page, alice: User, *chats: Any) -> None:
     page.reload()
     for chat in chats:
         cache_wait(page, chat.id)
+    # The cache has opened (its key stored) and this tab leads before the test goes offline.
+    page.wait_for_function("window.veroCache && window.veroCache.leader")
 
 
 def test_with_the_server_stopped_a_reload_shows_the_sidebar_and_a_cached_chat(
