@@ -35,7 +35,7 @@ from vero.http import VeroRequest
 
 # A sync request is three small fields; its cursor is a few hundred bytes.
 BODY_MAX_BYTES = 4096
-_SYNC_FIELDS = {"last_synced_at", "cursor", "page_size"}
+_SYNC_FIELDS = {"last_synced_at", "cursor", "page_size", "metadata"}
 
 
 class _Invalid(Exception):
@@ -58,6 +58,7 @@ def _error(message: str, *, status: int, **headers: str) -> HttpResponse:
 class _SyncQuery:
     position: SyncPosition
     page_size: int
+    metadata: bool = False
 
 
 def _body_object(request: VeroRequest) -> dict[str, Any]:
@@ -73,7 +74,11 @@ def _body_object(request: VeroRequest) -> dict[str, Any]:
         raise _Invalid("The request body must be a JSON object.")
     unknown = sorted(set(body) - _SYNC_FIELDS)
     if unknown:
-        raise _Invalid(f"Unknown field {unknown[0]!r}: send last_synced_at, cursor, page_size.")
+        raise _Invalid(
+            f"Unknown field {unknown[0]!r}: send last_synced_at, cursor, page_size, metadata."
+        )
+    if body.get("metadata", False) not in (True, False):
+        raise _Invalid("metadata must be true or false.")
     return body
 
 
@@ -105,7 +110,10 @@ def _sync_query(request: VeroRequest) -> _SyncQuery:
     cursor = body.get("cursor")
     if cursor is None:
         position = sync_position_start(last_synced_at=last_synced_at, now=timezone.now())
-        return _SyncQuery(position=position, page_size=page_size)
+        # The models and defaults cost more than a sync that finds nothing: a first sync gets
+        # them, and a page asks for them once per load, not with every event's sync.
+        metadata = position.reset or body.get("metadata", False)
+        return _SyncQuery(position=position, page_size=page_size, metadata=metadata)
     if not isinstance(cursor, str):
         raise _Invalid("cursor must be null or the next_cursor of the previous page.")
     try:
@@ -132,7 +140,9 @@ def cache_sync(request: VeroRequest) -> HttpResponse:
             wait = decision.retry_after_seconds
             headers = {"Retry-After": str(wait)} if wait is not None else {}
             return _error(decision.message, status=429, **headers)
-    page = cache_sync_page(user=user, position=query.position, page_size=query.page_size)
+    page = cache_sync_page(
+        user=user, position=query.position, page_size=query.page_size, metadata=query.metadata
+    )
     return _json(page)
 
 

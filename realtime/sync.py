@@ -407,11 +407,14 @@ def _metadata(user: User | None) -> dict[str, Any]:
     }
 
 
-def cache_sync_page(*, user: User | None, position: SyncPosition, page_size: int) -> dict[str, Any]:
+def cache_sync_page(
+    *, user: User | None, position: SyncPosition, page_size: int, metadata: bool = True
+) -> dict[str, Any]:
     """One page of the sync for `user` (None: a guest with no row yet, who has nothing).
 
     `position` is `sync_position_start(...)` for a first page, else the decoded cursor. The
-    result is the response's JSON object (docs/realtime.md), ready for orjson.
+    result is the response's JSON object (docs/realtime.md), ready for orjson; its `metadata`
+    is null unless asked for.
     """
     user_id = user.id if user is not None else None
     stamp, total, deletions = _head(user_id=user_id, position=position)
@@ -427,5 +430,5 @@ def cache_sync_page(*, user: User | None, position: SyncPosition, page_size: int
         "server_timestamp": stamp, "reset": position.reset,
         "upserts": page.upserts, "deletions": deletions, "has_more": following is not None,
         "next_cursor": cursor_encode(following) if following is not None else None,
-        "total_chats": total, "metadata": _metadata(user),
+        "total_chats": total, "metadata": _metadata(user) if metadata else None,
     }  # fmt: skip

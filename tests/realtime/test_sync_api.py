@@ -246,6 +246,18 @@ def test_metadata_lists_the_models_a_new_chat_may_use(
     assert metadata["default_model"] in {model["id"] for model in metadata["models"]}
 
 
+def test_an_incremental_sync_sends_metadata_only_when_asked(
+    alice_client: Client, fake_model: str
+) -> None:
+    since = sync(alice_client)["server_timestamp"]
+
+    assert sync(alice_client, last_synced_at=since)["metadata"] is None
+    asked = sync(alice_client, last_synced_at=since, metadata=True)["metadata"]
+    assert {"id": fake_model, "name": "Fake Model"} in asked["models"]
+    refused = post(alice_client, {"last_synced_at": since, "metadata": "yes"})
+    assert refused.status_code == 400 and b"metadata must be true or false" in refused.content
+
+
 # -- pages --------------------------------------------------------------------------------------
 
 
