@@ -10,7 +10,6 @@ from typing import Any
 from playwright.sync_api import Page, Route, expect
 
 from accounts.models import User
-from chats.models import Message
 from tests.browser.helpers import live_log_in
 from tests.browser.paint_support import cache_wait, chat_with_answer, chat_with_versions
 
@@ -122,10 +121,8 @@ def test_switching_versions_paints_at_once_and_persists_the_selection(
 def test_a_switch_the_server_refuses_is_rolled_back_with_its_message(
     page: Page, alice: User
 ) -> None:
-    chat, _question, first, _second = chat_with_versions(alice, "Versions")
+    chat, *_ = chat_with_versions(alice, "Versions")
     _open(page, alice, chat)
-    # Gone on the server (without an event: the cache still holds it), so the select is refused.
-    Message.objects.filter(id=first.id).delete()
     held = _hold(page, "**/select")
 
     page.get_by_role("button", name="Previous version").click()
@@ -133,8 +130,32 @@ def test_a_switch_the_server_refuses_is_rolled_back_with_its_message(
     messages = page.locator("#messages")
     expect(messages.locator("article[data-cache-painted]", has_text="answer one")).to_be_visible()
     page.wait_for_timeout(50)
-    held[0].continue_()
+    # The server's refusal of a busy chat, as chats.responses.error_response renders it.
+    held[0].fulfill(
+        status=409,
+        headers={"HX-Retarget": "#composer-error", "HX-Reswap": "innerHTML"},
+        content_type="text/html",
+        body='<p class="form-error" role="alert">Wait for the answer to finish.</p>',
+    )
     expect(messages).to_contain_text("answer two")
     expect(messages).not_to_contain_text("answer one")
     expect(messages.locator(".version-count")).to_have_text("2/2")
-    expect(page.locator("#composer-error")).to_contain_text("no longer exists")
+    expect(page.locator("#composer-error")).to_contain_text("Wait for the answer to finish.")
+
+
+def test_a_switch_that_reaches_no_server_is_rolled_back_and_says_so(
+    page: Page, alice: User
+) -> None:
+    chat, *_ = chat_with_versions(alice, "Versions")
+    _open(page, alice, chat)
+    held = _hold(page, "**/select")
+
+    page.get_by_role("button", name="Previous version").click()
+
+    messages = page.locator("#messages")
+    expect(messages.locator("article[data-cache-painted]", has_text="answer one")).to_be_visible()
+    page.wait_for_timeout(50)
+    held[0].abort("connectionrefused")
+    expect(messages).to_contain_text("answer two")
+    expect(messages).not_to_contain_text("answer one")
+    expect(page.locator("#composer-error")).to_contain_text("Could not reach the server")

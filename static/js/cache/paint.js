@@ -353,10 +353,13 @@ function switchPersist(paint, path) {
   });
 }
 
-function switchRefused() {
+function switchRefused(status) {
   const slot = document.getElementById("composer-error");
   if (slot && !slot.textContent.trim()) {
-    const line = element("p", "form-error", "The version could not be switched: the chat changed meanwhile. Reload it and try again.");
+    const text = status
+      ? "The version could not be switched: the chat changed meanwhile. Reload it and try again."
+      : "Could not reach the server, so the version was not switched. Check your connection and try again.";
+    const line = element("p", "form-error", text);
     line.setAttribute("role", "alert");
     slot.replaceChildren(line);
   }
@@ -388,7 +391,7 @@ function switchSettled(event) {
   switching = null;
   if (refused) {
     done.undo();
-    switchRefused();
+    switchRefused(xhr ? xhr.status : 0);
   }
 }
 
