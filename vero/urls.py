@@ -11,6 +11,8 @@ admin.site.site_title = "Vero admin"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
+    path("sw.js", views.service_worker, name="service_worker"),
+    path("shell", views.app_shell, name="app_shell"),
     path("admin/", admin.site.urls),
     # Ours first: accounts.urls replaces one of allauth's pages (/accounts/email/).
     path("", include("accounts.urls")),

@@ -12,6 +12,7 @@ function scroller() {
 function setGenerating(generating) {
   document.querySelectorAll("[data-send-button]").forEach((button) => {
     if (button.hasAttribute("data-no-model")) return; // stays disabled, its reason shown
+    if (button.closest("[data-offline]")) return; // offline: nothing can be sent (cache/offline.js)
     button.disabled = generating;
     button.title = generating ? "Wait for the answer to finish, or stop it" : "";
   });
