@@ -1,12 +1,15 @@
 // The encrypted cache in IndexedDB: a user's chats, their sidebar list and the sync's state.
 //
 // Every record is sealed (crypto.js), so the database holds no plaintext of any chat. Records:
-// `chat:<id>` (a chat and its `messages` keyed by id), `meta:index` (the sidebar's list, newest
-// first, with each chat's title and tree_version), `meta:state` ({last_synced_at, user,
-// metadata}), `meta:canary` (a known value sealed with the key, to tell whether a key is the
-// one the records were sealed with, and the epoch: a new one at every reset). The key itself
-// is kept too, non-extractable, in the `keys` store, so an offline reload can still read.
-// A record that does not open resets the cache: the next sync fills it again.
+// `chat:<id>` (a chat's header: its fields without `messages`, and `chunks`, the number of its
+// chunk records), `chat:<id>:<n>` (its messages whose id hashes to chunk n, keyed by id: a
+// delta of a few messages opens and seals a few chunks, never the whole chat, so no sync or
+// paint of a long chat is one long task), `meta:index` (the sidebar's list, newest first, with
+// each chat's title and tree_version), `meta:state` ({last_synced_at, user, metadata}),
+// `meta:canary` (a known value sealed with the key, to tell whether a key is the one the
+// records were sealed with, and the epoch: a new one at every reset). The key itself is kept
+// too, non-extractable, in the `keys` store, so an offline reload can still read.
+// A record that does not open (a chunk too) resets the cache: the next sync fills it again.
 import { openDB } from "../../vendor/idb-8.0.4/index.js";
 import { KeyRefused, keyFetch, open, seal } from "./crypto.js";
 import { stampMicros } from "./sync.js";
@@ -22,8 +25,52 @@ const STATE_ID = "meta:state";
 const CANARY_ID = "meta:canary";
 const CANARY = "vero-cache-v1";
 
+const CHUNK_MESSAGES = 400; // a chunk's messages when a chat is chunked anew
+const CHUNK_GROWTH = 2; // re-chunked when it holds this many times CHUNK_MESSAGES per chunk
+const FAILED = Symbol("record did not open");
+const PART = Symbol("chunks loaded"); // on a chat holding only some of its chunks' messages
+
 function chatRecordId(id) {
   return `chat:${id}`;
+}
+
+function chunkRecordId(id, n) {
+  return `chat:${id}:${n}`;
+}
+
+// Every chunk record of a chat (`chat:<id>:` then its number), none of another chat.
+function chunkRange(id) {
+  return IDBKeyRange.bound(`chat:${id}:`, `chat:${id}:\uffff`);
+}
+
+function chunkCountFor(messageCount) {
+  return Math.max(1, Math.ceil(messageCount / CHUNK_MESSAGES));
+}
+
+// FNV-1a of the message id: the same chunk for the same id in every tab and every load.
+function chunkOf(messageId, count) {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < messageId.length; i += 1) {
+    hash = Math.imul(hash ^ messageId.charCodeAt(i), 0x01000193);
+  }
+  return (hash >>> 0) % count;
+}
+
+// The messages of `messages` (keyed by id) grouped by chunk: [n] -> {id: message}.
+function chunksSplit(messages, count) {
+  const chunks = Array.from({ length: count }, () => ({}));
+  Object.entries(messages).forEach(([id, message]) => { chunks[chunkOf(id, count)][id] = message; });
+  return chunks;
+}
+
+function headerOf(chat, chunks, messageCount) {
+  const { messages, ...fields } = chat;
+  return { ...fields, chunks, message_count: messageCount };
+}
+
+function fieldsOf(header) {
+  const { chunks, message_count: count, ...fields } = header;
+  return fields;
 }
 
 // Newest first, ties by id descending: the server's sidebar order.
@@ -65,8 +112,52 @@ export class Cache {
     this.resetListeners.push(fn);
   }
 
+  // The whole chat, `{...fields, messages: {id: message}}`, opened chunk by chunk (each
+  // decrypt and parse a task of its own); null when it is not kept or did not open.
   async chatGet(id) {
-    return this.recordGet(chatRecordId(id));
+    const header = await this.recordRead(chatRecordId(id));
+    if (!header || header === FAILED) return null;
+    if (header.messages) return header; // a record from before chunks
+    const messages = {};
+    // Record by record: one getAll of every chunk is a long task of its own (the values'
+    // copy into the page).
+    for (let n = 0; n < header.chunks; n += 1) {
+      const chunk = await this.recordRead(chunkRecordId(id, n));
+      if (chunk === FAILED) return null;
+      Object.assign(messages, chunk || {});
+    }
+    return { ...fieldsOf(header), messages };
+  }
+
+  // The chat as a merge needs it to take `messageIds` (new, changed or deleted): its fields
+  // and the messages of the chunks those ids fall in. `base`, what an earlier merge of this
+  // page left (or null), is completed with the chunks it lacks. chatsApply writes back only
+  // the chunks loaded. Null when the chat is not kept.
+  async chatPart(id, messageIds, base = null) {
+    if (base && !base[PART]) return base; // a whole chat: nothing to load
+    let chat = base;
+    if (!chat) {
+      const header = await this.recordRead(chatRecordId(id));
+      if (!header || header === FAILED) return null;
+      if (header.messages) return header; // a record from before chunks: rewritten whole
+      chat = { ...fieldsOf(header), messages: {} };
+      chat[PART] = { chunks: header.chunks, total: header.message_count || 0, sizes: new Map() };
+    }
+    const part = chat[PART];
+    const wanted = new Set(messageIds.map((messageId) => chunkOf(messageId, part.chunks)));
+    const missing = [...wanted].filter((n) => !part.sizes.has(n));
+    if (!missing.length) return chat;
+    const sizes = new Map(part.sizes);
+    const loaded = {};
+    for (const n of missing) {
+      const chunk = await this.recordRead(chunkRecordId(id, n));
+      if (chunk === FAILED) return null;
+      Object.assign(loaded, chunk || {});
+      sizes.set(n, Object.keys(chunk || {}).length);
+    }
+    const next = { ...chat, messages: { ...loaded, ...chat.messages } };
+    next[PART] = { ...part, sizes };
+    return next;
   }
 
   async chatPut(chat) {
@@ -77,21 +168,73 @@ export class Cache {
     await this.chatsApply({ deletes: [id] });
   }
 
-  // Writes chats and drops others in one transaction, with the sidebar's list to match.
+  // Writes chats and drops others in one transaction, with the sidebar's list to match. A chat
+  // from chatPart writes its header and the chunks it loaded; any other is written whole.
   async chatsApply({ puts = [], deletes = [] }) {
     const byId = new Map((await this.chatsList()).map((entry) => [entry.id, entry]));
     puts.forEach((chat) => byId.set(chat.id, indexEntry(chat)));
     deletes.forEach((id) => byId.delete(id));
     const index = [...byId.values()].sort(indexOrder);
-    // Everything is sealed before the transaction: it would end while awaiting crypto.
-    const records = await Promise.all([
-      ...puts.map((chat) => this.sealed(chatRecordId(chat.id), chat)),
-      this.sealed(INDEX_ID, index),
-    ]);
+    // Everything is sealed before the transaction (it would end while awaiting crypto), one
+    // chunk after another: each its own task.
+    const writes = [];
+    for (const chat of puts) writes.push(await this.chatSealed(chat));
+    const indexRecord = await this.sealed(INDEX_ID, index);
     const tx = this.db.transaction(RECORDS, "readwrite");
-    records.forEach((record) => tx.store.put(record));
-    deletes.forEach((id) => tx.store.delete(chatRecordId(id)));
+    writes.forEach(({ id, whole, records }) => {
+      if (whole) tx.store.delete(chunkRange(id)); // the chunks of its former chunking
+      records.forEach((record) => tx.store.put(record));
+    });
+    deletes.forEach((id) => {
+      tx.store.delete(chatRecordId(id));
+      tx.store.delete(chunkRange(id));
+    });
+    tx.store.put(indexRecord);
     await tx.done;
+  }
+
+  // The sealed records of a chat: its header and its loaded chunks, or all of them when whole
+  // (or when it outgrew its chunks: then every chunk is read, and it is chunked anew).
+  async chatSealed(chat) {
+    const part = chat[PART];
+    if (!part) return this.chatSealedWhole(chat);
+    const split = chunksSplit(chat.messages, part.chunks);
+    let total = part.total;
+    part.sizes.forEach((size, n) => { total += Object.keys(split[n]).length - size; });
+    if (total > part.chunks * CHUNK_MESSAGES * CHUNK_GROWTH) {
+      const whole = await this.chatComplete(chat);
+      return whole ? this.chatSealedWhole(whole) : { id: chat.id, whole: false, records: [] };
+    }
+    const records = [];
+    for (const n of part.sizes.keys()) records.push(await this.sealed(chunkRecordId(chat.id, n), split[n]));
+    records.push(await this.sealed(chatRecordId(chat.id), headerOf(chat, part.chunks, total)));
+    return { id: chat.id, whole: false, records };
+  }
+
+  // A chat from chatPart with the chunks it lacked: the whole chat (null when one did not open).
+  async chatComplete(chat) {
+    const part = chat[PART];
+    const loaded = {};
+    for (let n = 0; n < part.chunks; n += 1) {
+      if (part.sizes.has(n)) continue;
+      const chunk = await this.recordRead(chunkRecordId(chat.id, n));
+      if (chunk === FAILED) return null;
+      Object.assign(loaded, chunk || {});
+    }
+    const { [PART]: done, ...whole } = chat;
+    return { ...whole, messages: { ...loaded, ...chat.messages } };
+  }
+
+  async chatSealedWhole(chat) {
+    const messages = chat.messages || {};
+    const count = Object.keys(messages).length;
+    const split = chunksSplit(messages, chunkCountFor(count));
+    const records = [];
+    for (let n = 0; n < split.length; n += 1) {
+      records.push(await this.sealed(chunkRecordId(chat.id, n), split[n]));
+    }
+    records.push(await this.sealed(chatRecordId(chat.id), headerOf(chat, split.length, count)));
+    return { id: chat.id, whole: true, records };
   }
 
   async chatsList() {
@@ -126,13 +269,23 @@ export class Cache {
   }
 
   async recordGet(id) {
-    const record = await this.db.get(RECORDS, id);
+    const value = await this.recordRead(id);
+    return value === FAILED ? null : value;
+  }
+
+  // The record's value, null when there is none, FAILED when it did not open (the cache was
+  // reset then).
+  async recordRead(id) {
+    return this.sealedOpen(id, await this.db.get(RECORDS, id));
+  }
+
+  async sealedOpen(id, record) {
     if (!record) return null;
     try {
       return await open(this.key, id, record);
     } catch (error) {
       await this.reset();
-      return null;
+      return FAILED;
     }
   }
 

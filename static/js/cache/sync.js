@@ -96,13 +96,21 @@ export function chatMerge(base, incoming, continued) {
   return { ...base, ...fields, messages };
 }
 
+// The ids of the messages a part or delta brings or deletes.
+function messageIdsOf(incoming) {
+  return [...(incoming.messages || []).map((message) => message.id), ...(incoming.deleted_messages || [])];
+}
+
 // Applies one page; `run` carries what spans pages: the chats that continue, the ids changed.
 async function pageApply(cache, page, run) {
   const puts = new Map();
   for (const incoming of page.upserts) {
     const continued = run.continuing.has(incoming.id);
     const needsBase = continued || !incoming.whole || run.seen.has(incoming.id);
-    const base = puts.get(incoming.id) || (needsBase ? await cache.chatGet(incoming.id) : null);
+    const known = puts.get(incoming.id) || null;
+    // Only the chunks the merge touches are opened (store.js): a replace needs the fields alone.
+    const touched = incoming.whole && !continued ? [] : messageIdsOf(incoming);
+    const base = needsBase || known ? await cache.chatPart(incoming.id, touched, known) : null;
     puts.set(incoming.id, chatMerge(base, incoming, continued));
     run.seen.add(incoming.id);
     if (incoming.more_messages) run.continuing.add(incoming.id);
