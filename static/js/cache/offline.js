@@ -29,6 +29,10 @@ function composerOffline(offline) {
     form.toggleAttribute("data-offline", offline);
     form.querySelectorAll("[data-send-button]").forEach((button) => {
       if (offline) button.disabled = true;
+      // Back online: sendable again, unless it has no model or an answer is still streaming.
+      else if (!button.hasAttribute("data-no-model") && !document.querySelector("[data-stream-url]")) {
+        button.disabled = false;
+      }
     });
     let note = form.querySelector("[data-offline-composer-note]");
     if (offline && !note) {
@@ -132,8 +136,12 @@ window.addEventListener("online", () => {
   if (document.documentElement.hasAttribute("data-offline")) probe();
 });
 window.addEventListener("offline", wentOffline);
-// A request that could not reach the server (static/js/requests.js says so in words).
-document.addEventListener("htmx:sendError", wentOffline);
+// A request that could not reach the server (static/js/requests.js says so in words): offline
+// only when the server does not answer now either; one lost request leaves the composer as
+// it was, so the user can send again at once.
+document.addEventListener("htmx:sendError", async () => {
+  if (!(await serverAnswers())) wentOffline();
+});
 
 serviceWorkerRegister();
 if (isShell()) {
