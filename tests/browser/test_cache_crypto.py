@@ -127,9 +127,13 @@ def test_indexeddb_holds_the_users_chat_but_no_plaintext_of_it(
     sealed = [record for record in raw if record["store"] == "records"]
     assert all(record["data"].startswith("bytes:") for record in sealed)
     keys = {record["id"]: record["data"] for record in raw if record["store"] == "keys"}
-    assert keys["current"] == "CryptoKey(extractable=false)"
-    # Beside it only its name, the hash the session's pages carry (data-cache-key-id).
-    assert set(keys) == {"current", "current:id"}
+    assert keys.pop("current") == "CryptoKey(extractable=false)"
+    # Beside it only its name (the hash the session's pages carry: data-cache-key-id), and the
+    # keys kept by name (this session's, and the login page's guest key), none extractable.
+    name = page.evaluate("document.body.dataset.cacheKeyId")
+    assert keys.pop("current:id") and f"key:{name}" in keys
+    sealed_keys = {k: v for k, v in keys.items() if v == "CryptoKey(extractable=false)"}
+    assert sealed_keys == keys and all(k.startswith("key:") for k in keys)
 
 
 def test_a_record_that_does_not_open_empties_the_cache_and_the_next_sync_fills_it_again(
@@ -192,13 +196,18 @@ def test_a_reload_opens_the_cache_with_the_kept_key_without_asking_for_it(
     assert cache_eval(page, "cache !== null")
     assert not [url for url in asked if url.endswith("/api/cache/key")]
 
-    # A kept key of another session (its name differs from the page's) is not used.
+    # Only another session's key kept (not the one the page names): the server is asked.
     page.evaluate(
         """() => new Promise((resolve, reject) => {
             const opening = indexedDB.open("vero-cache");
             opening.onsuccess = () => {
                 const write = opening.result.transaction("keys", "readwrite");
-                write.objectStore("keys").put("another-session", "current:id");
+                const keys = write.objectStore("keys");
+                const name = document.body.dataset.cacheKeyId;
+                keys.get(`key:${name}`).onsuccess = (event) => {
+                    keys.delete(`key:${name}`);
+                    keys.put(event.target.result, "key:another-session");
+                };
                 write.oncomplete = () => { opening.result.close(); resolve(); };
                 write.onerror = reject;
             };

@@ -300,19 +300,33 @@ export class Cache {
   }
 }
 
+// Keys are kept by name (`key:<id>`), the newest also as `current`: a page that loaded
+// during a login (the guest's key) may store its key after the next page stored the
+// account's, so which key reads the records is decided by the canary, never by the order.
 async function keyKeep(db, { key, id }) {
+  await db.put(KEYS, key, `key:${id}`);
   await db.put(KEYS, key, KEY_ID);
   await db.put(KEYS, id, KEY_NAME_ID);
   return key;
 }
 
-// The kept key when the page names it as its session's (data-cache-key-id): no request before
-// the cache opens, so the sidebar paints from it at once. Another session's page (logged out,
-// another account) names another key, or none, and the server is asked.
+// The kept key the page names as its session's (data-cache-key-id), when it reads the records:
+// no request before the cache opens, so the sidebar paints from it at once. Another session's
+// page (logged out, another account) names another key, or none, and the server is asked.
 async function keyKeptForPage(db) {
   const name = document.body?.dataset.cacheKeyId;
-  if (!name || (await db.get(KEYS, KEY_NAME_ID)) !== name) return null;
-  return (await db.get(KEYS, KEY_ID)) || null;
+  const key = name ? await db.get(KEYS, `key:${name}`) : null;
+  return key && (await canaryOpens(db, key)) ? key : null;
+}
+
+// Offline: of the kept keys, the one that reads the records (else the newest).
+async function keyKeptOffline(db) {
+  const current = (await db.get(KEYS, KEY_ID)) || null;
+  const names = (await db.getAllKeys(KEYS)).filter((name) => String(name).startsWith("key:"));
+  for (const key of [current, ...(await Promise.all(names.map((name) => db.get(KEYS, name))))]) {
+    if (key && (await canaryOpens(db, key))) return key;
+  }
+  return current;
 }
 
 // True when the records were sealed with `key` (or there are none yet).
@@ -340,7 +354,7 @@ async function keyResolve(db) {
       await Promise.all([db.clear(RECORDS), db.clear(KEYS)]);
       return { key: null, fresh: false };
     }
-    return { key: (await db.get(KEYS, KEY_ID)) || null, fresh: false };
+    return { key: await keyKeptOffline(db), fresh: false };
   }
 }
 
