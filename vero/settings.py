@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "byok",
     "ratelimit",
     "realtime",
+    "archive",
+    "tools",
     "chats",
 ]
 
@@ -343,6 +345,23 @@ CHAT_WINDOW_MESSAGES: int = env.int("CHAT_WINDOW_MESSAGES", default=50)
 # At most this many of a route's newest messages are sent to the model (also bounded by the
 # model's context window), so a very long chat costs the same to continue as a short one.
 CONTEXT_MAX_MESSAGES: int = env.int("CONTEXT_MAX_MESSAGES", default=500)
+# Tools and memory (docs/tools.md): the bounded tool loop, pinned archive entries, run_code.
+TOOL_MAX_STEPS: int = env.int("TOOL_MAX_STEPS", default=8)
+TOOL_TIMEOUT_SECONDS: float = env.float("TOOL_TIMEOUT_SECONDS", default=30.0)
+TOOL_RESULT_CHAR_LIMIT: int = env.int("TOOL_RESULT_CHAR_LIMIT", default=20_000)
+PINNED_MEMORY_CHAR_LIMIT: int = env.int("PINNED_MEMORY_CHAR_LIMIT", default=20_000)
+ARCHIVE_PAGE_SIZE: int = env.int("ARCHIVE_PAGE_SIZE", default=30)
+SANDBOX_MEMORY_MB: int = env.int("SANDBOX_MEMORY_MB", default=64)
+SANDBOX_TIME_SECONDS: float = env.float("SANDBOX_TIME_SECONDS", default=5.0)
+SANDBOX_OUTPUT_CHARS: int = env.int("SANDBOX_OUTPUT_CHARS", default=20_000)
+SANDBOX_WORKERS: int = env.int("SANDBOX_WORKERS", default=2)
+SANDBOX_FETCH_BYTES: int = env.int("SANDBOX_FETCH_BYTES", default=1_000_000)
+SANDBOX_FETCH_TIMEOUT_SECONDS: float = env.float("SANDBOX_FETCH_TIMEOUT_SECONDS", default=5.0)
+SANDBOX_FETCHES: int = env.int("SANDBOX_FETCHES", default=10)
+WEATHER_API_BASE: str = env.str("WEATHER_API_BASE", default="https://api.open-meteo.com")
+WEATHER_GEOCODING_BASE: str = env.str(
+    "WEATHER_GEOCODING_BASE", default="https://geocoding-api.open-meteo.com"
+)
 # Import LiteLLM in the background when the server starts, so no request waits for it.
 LLM_PRELOAD: bool = env.bool("LLM_PRELOAD", default=True)
 
