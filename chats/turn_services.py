@@ -179,13 +179,15 @@ def _idle_check(chat: Chat) -> None:
 @dataclass(frozen=True)
 class Outgoing:
     """A message as the composer sends it: its text and model, the message it answers (None:
-    the end of the shown route), the reasoning effort, and the tree version the page showed."""
+    the end of the shown route), the reasoning effort, the tree version the page showed, and
+    for a new chat the tool groups its composer staged."""
 
     text: str
     model_id: str
     parent_id: uuid.UUID | None = None
     reasoning_effort: str | None = None
     seen_version: int | None = None
+    tools: list[str] | None = None  # a new chat's tool groups (None: all)
 
 
 def turn_send(
