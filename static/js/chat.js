@@ -599,6 +599,8 @@ document.addEventListener("htmx:afterRequest", (event) => {
   if (form instanceof HTMLFormElement && form.matches("[data-composer]") && sent) {
     const text = form.querySelector("[data-composer-text]");
     if (text) { text.value = ""; text.style.height = "auto"; }
+    const tools = form.querySelector("[data-tools-menu]");
+    if (tools) tools.open = false;
     // htmx re-enabled Send when the request ended, but the turn's answer is swapped in only
     // after the settle delay: until then an Enter would send a second turn (a 409).
     setGenerating(true);
