@@ -18,10 +18,13 @@ both must stay alike:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 # A result longer than this (in characters of its printed JSON) is shown cut, with a note;
 # `RESULT_DISPLAY_CHARS` in static/js/chat.js is the same number.
@@ -145,74 +148,91 @@ def _result_attach(shown: list[PartShown], part: Mapping[str, Any]) -> None:
     tool.is_error = is_error
 
 
+# JSON's pieces: a string (maybe still open), a run of blanks, one structural character, or a
+# run of anything else (numbers, literals, whatever a model wrote that is not JSON).
+_JSON_PIECE = re.compile(
+    r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[ \t\n\r]+|[{}\[\],:]|[^"{}\[\],: \t\n\r]+', re.DOTALL
+)
+
+
 def json_reindent(text: str) -> str:
     """`text` (JSON, maybe partial) laid out with two-space indents, as `JSON.stringify(value,
-    null, 2)` lays it out, but character by character: numbers and escapes stay as written, and
-    a piece of a call's arguments still streaming is laid out too."""
+    null, 2)` lays it out, but piece by piece: numbers and escapes stay as written, and a
+    piece of a call's arguments still streaming is laid out too."""
     out: list[str] = []
     depth = 0
-    in_string = escaped = False
+    pieces = [piece for piece in _JSON_PIECE.findall(text) if piece[0] not in _BLANK]
     position = 0
-    length = len(text)
-    while position < length:
-        char = text[position]
+    while position < len(pieces):
+        piece = pieces[position]
         position += 1
-        if in_string:
-            out.append(char)
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char in _BLANK:
-            continue
-        elif char == '"':
-            in_string = True
-            out.append(char)
-        elif char in _CLOSING:
-            following = position
-            while following < length and text[following] in _BLANK:
-                following += 1
-            if following < length and text[following] == _CLOSING[char]:
-                out.append(char + _CLOSING[char])
-                position = following + 1
+        if piece in _CLOSING:
+            if position < len(pieces) and pieces[position] == _CLOSING[piece]:
+                out.append(piece + _CLOSING[piece])
+                position += 1
             else:
                 depth += 1
-                out.append(char + "\n" + "  " * depth)
-        elif char in "}]":
+                out.append(piece + "\n" + "  " * depth)
+        elif piece in ("}", "]"):
             depth = max(depth - 1, 0)
-            out.append("\n" + "  " * depth + char)
-        elif char == ",":
+            out.append("\n" + "  " * depth + piece)
+        elif piece == ",":
             out.append(",\n" + "  " * depth)
-        elif char == ":":
+        elif piece == ":":
             out.append(": ")
         else:
-            out.append(char)
+            out.append(piece)
     return "".join(out)
+
+
+# In orjson's compact output: a string (kept), or a number (a float's is rewritten).
+_JSON_STRING_OR_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*', re.DOTALL)
 
 
 def json_compact(value: Any) -> str:
     """`value` as compact JSON with its keys sorted and its numbers written as JavaScript writes
-    them (`1.0` is `1`): what `JSON.stringify` gives for the same value with sorted keys."""
+    them (`1.0` is `1`): what `JSON.stringify` gives for the same value with sorted keys.
+
+    orjson writes it (its strings are escaped as `JSON.stringify` escapes them), then only its
+    floats are rewritten; a value orjson refuses (an integer beyond 64 bits) is written here.
+    """
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return _compact(value)
+    return _JSON_STRING_OR_NUMBER.sub(_number_as_javascript, text)
+
+
+def _number_as_javascript(found: re.Match[str]) -> str:
+    token = found.group(0)
+    if token[0] == '"':
+        return token
+    # An exponent, a negative zero, or an integer a double does not hold exactly (JavaScript
+    # reads every number as a double).
+    if "e" in token or "E" in token or token == "-0.0" or len(token) > 15:
+        return _js_number(float(token))
+    # The same shortest digits without an exponent: only a whole float's ".0" differs.
+    return token[:-2] if token.endswith(".0") else token
+
+
+def _compact(value: Any) -> str:
+    """`json_compact`, one value at a time (slower, for what orjson refuses)."""
     if value is None:
         return "null"
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _js_number(value)
+    if isinstance(value, int | float):
+        return _js_number(float(value))
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, Mapping):
         items = sorted((str(key), item) for key, item in value.items())
-        members = (f"{json_compact(key)}:{json_compact(item)}" for key, item in items)
+        members = (f"{_compact(key)}:{_compact(item)}" for key, item in items)
         return "{" + ",".join(members) + "}"
     if isinstance(value, Sequence):
-        return "[" + ",".join(json_compact(item) for item in value) + "]"
+        return "[" + ",".join(_compact(item) for item in value) + "]"
     return json.dumps(str(value), ensure_ascii=False)
 
 
@@ -221,7 +241,7 @@ def _js_number(number: float) -> str:
     read back, Python's `repr`, with JavaScript's choice of when to use an exponent)."""
     if number != number or number in (float("inf"), float("-inf")):
         return "null"  # as JSON.stringify writes them
-    if number.is_integer() and abs(number) < 1e21:
+    if number.is_integer() and abs(number) < 2**53:  # exact: the integer's own digits
         return str(int(number))
     sign, digit_tuple, exponent = Decimal(repr(number)).as_tuple()
     digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"

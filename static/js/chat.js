@@ -97,7 +97,7 @@ const RECONNECT_MAX_MS = 30000;
 
 // -- an answer's parts ----------------------------------------------------------------------
 // The live events (docs/tools.md, "Live events") folded onto the blocks the server renders
-// from saved parts (chats/parts_display.py, templates/chats/_part_*.html): a page rendered
+// from saved parts (chats/parts_display.py, the part-* partials of templates/chats/_message.html): a page rendered
 // from a checkpoint that then follows the stream ends with the very elements of a page
 // rendered from the final parts. Each helper below has its twin there.
 
@@ -200,7 +200,7 @@ function toolStatusSet(tool, status) {
   }
 }
 
-// templates/chats/_part_tool.html; `args` null: a result without its call.
+// The part-tool partial of templates/chats/_message.html; `args` null: a result without its call.
 function toolElement({ name, callId, index, status, args }) {
   const tool = element("details", "tool-call", "data-tool-call");
   tool.dataset.callId = callId;

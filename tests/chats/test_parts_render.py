@@ -229,6 +229,11 @@ def test_what_a_model_or_a_tool_wrote_is_escaped(alice: User, alice_client: Clie
         (1e-7, "1e-7"),
         (0.000001, "0.000001"),
         (0.1 + 0.2, "0.30000000000000004"),
+        (-0.0, "0"),
+        (1e16, "10000000000000000"),
+        (26038872895041968.0, "26038872895041970"),
+        (2**60, "1152921504606847000"),  # read as a double, as the browser reads it
+        (2**70, "1.1805916207174113e+21"),  # beyond what orjson writes
         ({"b": 1, "a": [True, None]}, '{"a":[true,null],"b":1}'),
         ("é\n", '"é\\n"'),
     ],
@@ -241,3 +246,24 @@ def test_json_is_laid_out_with_its_numbers_and_strings_as_written() -> None:
     assert json_reindent('{"a": [1.0, {}, [ ]], "s": "x, y: {z}"}') == (
         '{\n  "a": [\n    1.0,\n    {},\n    []\n  ],\n  "s": "x, y: {z}"\n}'
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "laid_out"),
+    [
+        # What static/js/chat.js's jsonReindent gives for the same text (checked with Node):
+        # both sides must lay out a call's arguments alike, also half streamed or not JSON.
+        ('{"a": "x\\', '{\n  "a": "x\\'),
+        ('"a\\\nb" : 1', '"a\\\nb": 1'),
+        ('{"s": "q\\"{[,:"}', '{\n  "s": "q\\"{[,:"\n}'),
+        ('[[],[{}],{"k":[ ]}]', '[\n  [],\n  [\n    {}\n  ],\n  {\n    "k": []\n  }\n]'),
+        ("  1 , 2  ", "1,\n2"),
+        ('{"a":"\t tab"}', '{\n  "a": "\t tab"\n}'),
+        ('{"open": "unterminated', '{\n  "open": "unterminated'),
+        ("garbage here: {x]", "garbagehere: {\n  x\n]"),
+    ],
+)
+def test_arguments_are_laid_out_as_the_page_lays_them_out_while_streaming(
+    text: str, laid_out: str
+) -> None:
+    assert json_reindent(text) == laid_out
