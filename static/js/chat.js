@@ -285,18 +285,21 @@ class AnswerParts {
   reasoning(delta) {
     const last = this.lastPart();
     let block = last && last.matches("[data-reasoning]") ? last : null;
-    if (!block) {
-      block = last === null ? this.placeholderReasoning() : null;
-      if (block) block.hidden = false;
-      else block = this.add(reasoningElement());
-    }
+    if (!block) block = (last === null && this.placeholderReasoning()) || this.add(reasoningElement());
     if (block !== this.reasoningBlock) {
       this.reasoningBlock = block;
       this.reasoningNode = document.createTextNode("");
       block.querySelector("[data-reasoning-text]").append(this.reasoningNode);
     }
     this.reasoningNode.appendData(delta);
-    this.onShown();
+    // Hidden while empty, as the server renders it (a step may open with an empty reasoning
+    // part that only holds the provider's state).
+    if (delta) {
+      block.hidden = false;
+      this.onShown();
+    } else {
+      block.hidden = block.querySelector("[data-reasoning-text]").textContent === "";
+    }
   }
 
   text(delta) {

@@ -159,7 +159,14 @@ def test_a_tool_call_runs_under_the_answer_then_shows_its_result_and_the_answer_
         "(blocks) => blocks.map("
         "  (block) => block.matches('[data-tool-call]') ? 'tool' : block.className)"
     )
-    assert blocks == ["reasoning", "message-content markdown", "tool", "message-content markdown"]
+    assert blocks == [
+        "reasoning",
+        "message-content markdown",
+        "tool",
+        "reasoning",
+        "message-content markdown",
+    ]
+    expect(answer.locator("[data-reasoning]").last).to_be_hidden()
     expect(answer.locator("strong")).to_have_text("sunny")  # the Markdown, once finished
     _finished_like_the_server_renders_it(page, _message_id(answer))
 
@@ -183,8 +190,9 @@ def test_after_a_reload_during_the_call_the_page_ends_exactly_as_the_server_rend
     gate_path(gates, answer_id).touch()
     expect(answer.locator("[data-tool-result] pre")).to_contain_text('"sky": "sunny"')
     expect(answer.locator(".message-content").last).to_have_text("It is 21 °C and sunny in Paris.")
-    # Nothing twice: one call, one reasoning, the first text once.
+    # Nothing twice: one call, the step's reasoning and the second step's (empty) one, the
+    # first text once.
     expect(answer.locator("[data-tool-call]")).to_have_count(1)
-    expect(answer.locator("[data-reasoning]")).to_have_count(1)
+    expect(answer.locator("[data-reasoning]")).to_have_count(2)
     expect(answer.locator(".message-content").first).to_have_text("Let me look that up.")
     _finished_like_the_server_renders_it(page, answer_id)

@@ -46,6 +46,9 @@ AFTER_GATE: list[tuple[str, Any]] = [
     ("tool-result", {"step": 1, "id": "call_0", "name": "get_weather", "result": WEATHER,
                      "is_error": False}),
     ("step", {"step": 2}),
+    # The loop opens a step whose provider returned reasoning state without text with an empty
+    # reasoning part (docs/tools.md): hidden on both sides.
+    ("reasoning", ""),
     *[("text", piece) for piece in ANSWER_END],
 ]  # fmt: skip
 
