@@ -198,6 +198,29 @@ def test_a_send_in_an_existing_chat_keeps_its_tools_and_ignores_the_composers(
         wait_for_answer(answer.id)
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("general_path", [False, True])
+def test_a_send_from_a_page_loaded_before_a_tools_change_keeps_that_change(
+    alice: User, alices_chat: Chat, general_path: bool
+) -> None:
+    """The chat the send holds was read before another tab saved its tools: the send merges
+    what it changes (the model, the effort), whichever of its paths it takes."""
+    stale = Chat.objects.get(id=alices_chat.id)
+    chat_settings_update(chat_id=alices_chat.id, user_id=alice.id, patch={"tools": ["archive"]})
+
+    # Under the first question, whose branch goes on: a new branch (the general path).
+    question = alices_chat.messages.get(role="user") if general_path else None
+    turn = message_send(
+        user_id=alice.id, chat=stale, text="Next", model_id="fake:other-model",
+        reasoning_effort="high", parent_id=question.id if question else None,
+    )  # fmt: skip
+
+    expected = {"model": "fake:other-model", "reasoning_effort": "high", "tools": ["archive"]}
+    assert turn.reshow is general_path
+    assert Chat.objects.get(id=alices_chat.id).settings == expected
+    assert turn.chat.settings == expected  # what the response renders (the composer's menu)
+
+
 # ---------------------------------------------------------------------------------------------
 # Two tabs at once, over real HTTP
 
