@@ -133,6 +133,20 @@ _PRELUDE = r"""
     return { type: "Thrown", message: show(error), stack: "" };
   };
   const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+  // As in a script, the value of a last line that is an expression is the result: the body
+  // returns it when it parses so (only parsed here, never run twice), else runs as written.
+  const asyncBody = (code) => {
+    const lines = code.replace(/[\s;]+$/, "").split("\n");
+    const last = lines.pop();
+    if (last !== undefined && last.trim() && !/^\s*(return|const|let|var)\b/.test(last)) {
+      try {
+        return new AsyncFunction(lines.join("\n") + "\nreturn (" + last + "\n);");
+      } catch (error) {
+        if (!(error instanceof SyntaxError)) throw error;
+      }
+    }
+    return new AsyncFunction(code);
+  };
   globalThis.__vero_start = (code) => {
     let value;
     try {
@@ -144,7 +158,7 @@ _PRELUDE = r"""
         return;
       }
       try {
-        value = new AsyncFunction(code)();
+        value = asyncBody(code)();
       } catch (second) {
         state.settled = true; state.ok = false; state.error = describe(error);
         return;
