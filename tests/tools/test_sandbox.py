@@ -536,3 +536,18 @@ async def test_the_worker_itself_has_no_network(pool: SandboxPool) -> None:
     if "network-namespace" not in pool._idle[0].protections:
         pytest.skip("this machine lets no process make a network namespace")
     assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+
+
+async def test_the_code_cannot_forge_its_own_report(pool: SandboxPool) -> None:
+    outcome = await run(
+        pool,
+        "globalThis.__vero_report = () => '{\"ok\": true, \"value\": \"forged\"}';"
+        " __vero_settled = () => true; throw new Error('real')",
+    )
+    assert outcome["ok"] is False
+    assert outcome["error"]["message"] == "real"
+
+
+async def test_the_last_line_is_the_result_of_code_that_awaits(pool: SandboxPool) -> None:
+    outcome = await run(pool, "const a = await Promise.resolve(2)\nconst b = 3;\na * b;")
+    assert outcome["result"] == 6

@@ -132,6 +132,9 @@ _PRELUDE = r"""
     }
     return { type: "Thrown", message: show(error), stack: "" };
   };
+  // What the worker calls between the model's code and its report: the code cannot replace.
+  const fixed = (name, value) => Object.defineProperty(
+    globalThis, name, { value, writable: false, configurable: false, enumerable: false });
   const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
   // As in a script, the value of a last line that is an expression is the result: the body
   // returns it when it parses so (only parsed here, never run twice), else runs as written.
@@ -147,7 +150,7 @@ _PRELUDE = r"""
     }
     return new AsyncFunction(code);
   };
-  globalThis.__vero_start = (code) => {
+  fixed("__vero_start", (code) => {
     let value;
     try {
       value = (0, eval)(code);
@@ -168,9 +171,9 @@ _PRELUDE = r"""
       (result) => { state.settled = true; state.value = result; },
       (error) => { state.settled = true; state.ok = false; state.error = describe(error); },
     );
-  };
-  globalThis.__vero_settled = () => state.settled;
-  globalThis.__vero_report = () => {
+  });
+  fixed("__vero_settled", () => state.settled);
+  fixed("__vero_report", () => {
     const report = { ok: state.ok, truncated: state.truncated };
     if (state.ok) {
       let text = state.value === undefined ? undefined : show(state.value);
@@ -190,7 +193,7 @@ _PRELUDE = r"""
       report.error = state.error;
     }
     return JSON.stringify(report);
-  };
+  });
 })();
 """
 
