@@ -541,7 +541,7 @@ async def test_the_worker_itself_has_no_network(pool: SandboxPool) -> None:
 async def test_the_code_cannot_forge_its_own_report(pool: SandboxPool) -> None:
     outcome = await run(
         pool,
-        "globalThis.__vero_report = () => '{\"ok\": true, \"value\": \"forged\"}';"
+        'globalThis.__vero_report = () => \'{"ok": true, "value": "forged"}\';'
         " __vero_settled = () => true; throw new Error('real')",
     )
     assert outcome["ok"] is False
