@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import resource
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +24,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tools.sandbox import fetch as sandbox_fetch
+from tools.sandbox import pool as sandbox_pool_module
 from tools.sandbox.pool import SandboxLimits, SandboxPool
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -551,3 +554,46 @@ async def test_the_code_cannot_forge_its_own_report(pool: SandboxPool) -> None:
 async def test_the_last_line_is_the_result_of_code_that_awaits(pool: SandboxPool) -> None:
     outcome = await run(pool, "const a = await Promise.resolve(2)\nconst b = 3;\na * b;")
     assert outcome["result"] == 6
+
+
+# -- the process boundary ------------------------------------------------------------------------
+
+# What a QuickJS bug would give an attacker: Python in the worker, after its fences are up.
+ESCAPES_AFTER_THE_FENCE = """
+import json, os, socket, sys
+sys.path.insert(0, sys.argv[1])
+import worker
+protections = worker.fence(memory_mb=64, cpu_seconds=30)
+attempts = {}
+def attempt(name, action):
+    try:
+        action()
+        attempts[name] = "allowed"
+    except (OSError, MemoryError) as error:
+        attempts[name] = type(error).__name__
+attempt("open a file", lambda: open("/etc/hostname", "rb"))
+attempt("write a file", lambda: open("/tmp/sandbox-escape", "wb"))
+attempt("open a socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+attempt("fork", lambda: os.fork())
+attempt("exec", lambda: os.execv("/bin/sh", ["/bin/sh", "-c", "true"]))
+attempt("allocate 1 GB", lambda: bytearray(1024 * 1024 * 1024))
+print(json.dumps({"protections": protections, "attempts": attempts}))
+"""
+
+
+async def test_even_python_in_the_worker_cannot_open_files_sockets_or_processes() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-I",
+        "-c",
+        ESCAPES_AFTER_THE_FENCE,
+        str(Path(sandbox_pool_module.WORKER_PATH).parent),
+        stdout=asyncio.subprocess.PIPE,
+        env={},
+    )
+    stdout, _ = await process.communicate()
+    found = json.loads(stdout)
+    assert found["attempts"]["allocate 1 GB"] == "MemoryError"
+    refused = {name for name, result in found["attempts"].items() if result != "allowed"}
+    assert refused == set(found["attempts"]), found
+    assert not Path("/tmp/sandbox-escape").exists()

@@ -359,21 +359,25 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
-def main() -> None:
-    settings = json.loads(sys.argv[1])
+def fence(*, memory_mb: int, cpu_seconds: int) -> list[str]:
+    """Put up every layer this machine allows, in order; return the names of those put up."""
     os.chdir("/")
     protections = ["quickjs-no-std-os"]
     for layer in (_isolate_network(), _drop_privileges()):
         if layer:
             protections.append(layer)
-    protections.append(
-        _limit_resources(
-            memory_mb=int(settings["memory_mb"]), cpu_seconds=int(settings["cpu_seconds"])
-        )
-    )
+    protections.append(_limit_resources(memory_mb=memory_mb, cpu_seconds=cpu_seconds))
     layer = _seccomp()
     if layer:
         protections.append(layer)
+    return protections
+
+
+def main() -> None:
+    settings = json.loads(sys.argv[1])
+    protections = fence(
+        memory_mb=int(settings["memory_mb"]), cpu_seconds=int(settings["cpu_seconds"])
+    )
     _write({"op": "ready", "protections": protections, "pid": os.getpid()})
     while True:
         job = _read()
