@@ -3,6 +3,8 @@ with its arguments checked against the schema, its outcomes structured results."
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -131,3 +133,23 @@ async def test_a_sandbox_that_cannot_start_is_a_tool_error(
 async def test_the_pool_is_one_per_event_loop_and_reused() -> None:
     await call({"code": "1"})
     assert sandbox_pool() is sandbox_pool()
+
+
+async def test_run_code_works_on_a_loop_in_another_thread_as_the_generation_loop_is(
+    settings: Any,
+) -> None:
+    settings.SANDBOX_TIME_SECONDS = 0.5
+    found: dict[str, Any] = {}
+
+    async def on_that_loop() -> None:
+        try:
+            found["loop"], _ = await call({"code": "while (true) {}"})
+            found["after"], _ = await call({"code": "6 * 7"})
+        finally:
+            await sandbox_pool_close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(on_that_loop()))
+    thread.start()
+    await asyncio.to_thread(thread.join, 20)
+    assert found["loop"]["error"]["type"] == "time_limit"
+    assert found["after"]["result"] == 42
