@@ -8,6 +8,7 @@ its successes go to a local aiohttp server that the test's settings allow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -597,3 +598,35 @@ async def test_even_python_in_the_worker_cannot_open_files_sockets_or_processes(
     refused = {name for name, result in found["attempts"].items() if result != "allowed"}
     assert refused == set(found["attempts"]), found
     assert not Path("/tmp/sandbox-escape").exists()
+
+
+async def test_a_worker_that_died_while_idle_is_replaced_without_failing_the_run(
+    pool: SandboxPool,
+) -> None:
+    await asyncio.gather(assert_recovers(pool), assert_recovers(pool))
+    for worker in pool._idle:
+        os.kill(worker.process.pid, 9)
+    # Blocking, so that the loop has not yet noticed the deaths when the next run starts.
+    time.sleep(0.1)
+    assert all(worker.alive for worker in pool._idle)
+    await assert_recovers(pool)
+
+
+async def test_a_worker_killed_mid_run_is_a_crashed_result_with_its_console(
+    pool: SandboxPool,
+) -> None:
+    await asyncio.gather(assert_recovers(pool), assert_recovers(pool))
+    pids = worker_pids(pool)
+
+    async def kill_soon() -> None:
+        await asyncio.sleep(0.3)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+
+    outcome, _ = await asyncio.gather(
+        run(pool, "console.log('started'); while (true) {}", time_seconds=5.0), kill_soon()
+    )
+    assert outcome["error"]["type"] == "crashed"
+    assert outcome["console"] == "started"
+    await assert_recovers(pool)

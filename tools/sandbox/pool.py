@@ -43,6 +43,10 @@ class SandboxUnavailableError(Exception):
     """No worker could be started (the interpreter or QuickJS is missing, or start timed out)."""
 
 
+class _WorkerGoneError(Exception):
+    """The worker died before it sent anything for this job (it was dead when given it)."""
+
+
 class _ProtocolError(Exception):
     """The worker sent something that is not a frame of the protocol: it is not trusted again."""
 
@@ -248,30 +252,46 @@ class SandboxPool:
         """Run code; return its outcome (`ok`, `result` or `error`, `console`, `truncated`)."""
         limits = limits or SandboxLimits.from_settings()
         async with self._semaphore:
-            self.warm(limits)
-            worker = await self._take(limits)
-            self._busy += 1
-            fetcher = SandboxFetcher(
-                max_fetches=limits.fetches,
-                max_bytes=limits.fetch_bytes,
-                timeout_seconds=limits.fetch_timeout_seconds,
-            )
-            keep = False
             try:
-                outcome, keep = await self._drive(worker, code, limits, fetcher)
-            finally:
-                self._busy -= 1
-                if keep and not self._closed:
-                    self._idle.append(worker)
-                else:  # stopped, overran, out of memory, or cancelled mid-run
-                    self._kill(worker)
-                    if not self._closed:
-                        self.warm(limits)
-                await fetcher.close()
+                return await self._run_on_a_worker(code, limits, retry=True)
+            except _WorkerGoneError:
+                # The worker died before it said anything (killed while idle, most likely):
+                # once more on another, and then whatever happens is the outcome.
+                return await self._run_on_a_worker(code, limits, retry=False)
+
+    async def _run_on_a_worker(
+        self, code: str, limits: SandboxLimits, *, retry: bool
+    ) -> dict[str, Any]:
+        self.warm(limits)
+        worker = await self._take(limits)
+        self._busy += 1
+        fetcher = SandboxFetcher(
+            max_fetches=limits.fetches,
+            max_bytes=limits.fetch_bytes,
+            timeout_seconds=limits.fetch_timeout_seconds,
+        )
+        keep = False
+        try:
+            outcome, keep = await self._drive(worker, code, limits, fetcher, retry=retry)
+        finally:
+            self._busy -= 1
+            if keep and not self._closed:
+                self._idle.append(worker)
+            else:  # stopped, overran, out of memory, died, or cancelled mid-run
+                self._kill(worker)
+                if not self._closed:
+                    self.warm(limits)
+            await fetcher.close()
         return outcome
 
     async def _drive(
-        self, worker: _Worker, code: str, limits: SandboxLimits, fetcher: SandboxFetcher
+        self,
+        worker: _Worker,
+        code: str,
+        limits: SandboxLimits,
+        fetcher: SandboxFetcher,
+        *,
+        retry: bool,
     ) -> tuple[dict[str, Any], bool]:
         loop = asyncio.get_running_loop()
         run = _Run(limits=limits)
@@ -286,9 +306,12 @@ class SandboxPool:
         }
         try:
             await worker.send(job)
-        except ConnectionError:
+        except ConnectionError as error:
+            if retry:
+                raise _WorkerGoneError from error
             message = "The sandbox stopped before the code could run."
             return run.outcome(_limit_error("crashed", message), started=started), False
+        frames = 0
         began = loop.time()
         while True:
             remaining = limits.time_seconds - (loop.time() - began - run.fetching_seconds)
@@ -301,7 +324,9 @@ class SandboxPool:
             except TimeoutError:
                 message = f"The code ran longer than {limits.time_seconds:g} s and was stopped."
                 return run.outcome(_limit_error("time_limit", message), started=started), False
-            except (asyncio.IncompleteReadError, ConnectionError):
+            except (asyncio.IncompleteReadError, ConnectionError) as error:
+                if retry and frames == 0:
+                    raise _WorkerGoneError from error
                 # The worker died: the address-space limit, the CPU limit, or a crash.
                 message = "The sandbox stopped (it ran out of memory or crashed)."
                 return run.outcome(_limit_error("crashed", message), started=started), False
@@ -309,6 +334,7 @@ class SandboxPool:
                 logger.warning("a sandbox worker broke the protocol: %s", error)
                 message = "The sandbox misbehaved and was stopped."
                 return run.outcome(_limit_error("crashed", message), started=started), False
+            frames += 1
             op = frame.get("op")
             if op == "log":
                 run.log(str(frame.get("level", "log")), str(frame.get("line", "")))
