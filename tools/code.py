@@ -30,8 +30,9 @@ async def run_code(context: ToolContext, arguments: dict[str, Any]) -> dict[str,
 RUN_CODE_TOOL = Tool(
     name="run_code",
     description=(
-        "Run JavaScript (ES2023, QuickJS) in an isolated sandbox and get back its result and "
-        "console output. The result is the value of the last expression; code that uses "
+        "Run JavaScript (QuickJS: ES2020, plus Array/String.at, Object.hasOwn, findLast, "
+        "setTimeout) in an isolated sandbox and get back its result and console output. "
+        "The result is the value of the last expression; code that uses "
         "top-level `await` or `return` runs as an async function body and its returned value "
         "is the result (a promise is awaited). console.log/info/warn/error are captured. "
         "There is no filesystem, no require/import of modules, no process and no network, "

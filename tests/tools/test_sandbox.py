@@ -630,3 +630,35 @@ async def test_a_worker_killed_mid_run_is_a_crashed_result_with_its_console(
     assert outcome["error"]["type"] == "crashed"
     assert outcome["console"] == "started"
     await assert_recovers(pool)
+
+
+async def test_timers_and_the_newer_builtins_models_write_are_there(pool: SandboxPool) -> None:
+    outcome = await run(
+        pool,
+        """
+        const order = [];
+        setTimeout(() => order.push("late"), 30);
+        const cancelled = setTimeout(() => order.push("never"), 10);
+        clearTimeout(cancelled);
+        setTimeout((word) => order.push(word), 0, "soon");
+        queueMicrotask(() => order.push("micro"));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return [order, [1, 2, 3].at(-1), "abc".at(0), Object.hasOwn({a: 1}, "a"),
+                [1, 2, 3, 4].findLast((n) => n % 2), [1, 2].findLastIndex((n) => n > 5)];
+        """,
+    )
+    assert outcome["result"] == [["micro", "soon", "late"], 3, "a", True, 3, -1]
+
+
+async def test_an_error_thrown_in_a_timer_fails_the_run(pool: SandboxPool) -> None:
+    outcome = await run(pool, "setTimeout(() => { throw new Error('in a timer') }, 5); 1")
+    assert outcome["result"] == 1  # the code's value settled before the timer ran
+    outcome = await run(
+        pool, "await new Promise(() => setTimeout(() => { throw new Error('in a timer') }, 5))"
+    )
+    assert outcome["error"]["message"] == "in a timer"
+
+
+async def test_a_timer_waiting_past_the_limit_is_stopped(pool: SandboxPool) -> None:
+    outcome = await run(pool, "await new Promise((r) => setTimeout(r, 60000))", time_seconds=0.3)
+    assert outcome["error"]["type"] == "time_limit"

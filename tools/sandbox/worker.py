@@ -30,6 +30,7 @@ import os
 import resource
 import struct
 import sys
+import time
 from typing import Any
 
 import quickjs
@@ -115,6 +116,44 @@ _PRELUDE = r"""
   globalThis.api = Object.freeze({
     fetch: (url, init) => new Promise((resolve) => resolve(fetch(url, init))),
   });
+  // What models write that this QuickJS (ES2020) lacks: ES2022's at/hasOwn/findLast, timers.
+  const define = (target, name, value) => {
+    if (!(name in target)) {
+      Object.defineProperty(target, name, { value, writable: true, configurable: true });
+    }
+  };
+  function at(index) {
+    const length = this.length;
+    index = Math.trunc(index) || 0;
+    if (index < 0) index += length;
+    return index < 0 || index >= length ? undefined : this[index];
+  }
+  define(Array.prototype, "at", at);
+  define(String.prototype, "at", at);
+  define(Object, "hasOwn", (object, key) => Object.prototype.hasOwnProperty.call(object, key));
+  define(Array.prototype, "findLastIndex", function (test, self) {
+    for (let i = this.length - 1; i >= 0; i--) if (test.call(self, this[i], i, this)) return i;
+    return -1;
+  });
+  define(Array.prototype, "findLast", function (test, self) {
+    const index = this.findLastIndex(test, self);
+    return index < 0 ? undefined : this[index];
+  });
+  // Timers: the worker runs the earliest when no promise job is left, after waiting for it
+  // (the wait counts against the run's time).
+  const timers = [];
+  let timerCount = 0;
+  globalThis.setTimeout = (callback, delay, ...args) => {
+    timerCount += 1;
+    timers.push({ id: timerCount, at: Date.now() + Math.max(0, Number(delay) || 0), callback,
+                  args });
+    return timerCount;
+  };
+  globalThis.clearTimeout = (id) => {
+    const index = timers.findIndex((timer) => timer.id === id);
+    if (index >= 0) timers.splice(index, 1);
+  };
+  globalThis.queueMicrotask = (callback) => { Promise.resolve().then(callback); };
   // The frames of the model's code only: the sandbox's own (eval, this prelude) are cut.
   const ownFrames = (stack) => {
     const lines = String(stack || "").split("\n");
@@ -173,6 +212,20 @@ _PRELUDE = r"""
     );
   });
   fixed("__vero_settled", () => state.settled);
+  // -1: no timer; > 0: milliseconds until the next; 0: one ran.
+  fixed("__vero_timer", () => {
+    if (!timers.length) return -1;
+    timers.sort((a, b) => a.at - b.at || a.id - b.id);
+    const wait = timers[0].at - Date.now();
+    if (wait > 0) return wait;
+    const timer = timers.shift();
+    try {
+      if (typeof timer.callback === "function") timer.callback(...timer.args);
+    } catch (error) {  // uncaught in a timer: the run fails with it
+      state.settled = true; state.ok = false; state.error = describe(error);
+    }
+    return 0;
+  });
   fixed("__vero_report", () => {
     const report = { ok: state.ok, truncated: state.truncated };
     if (state.ok) {
@@ -328,8 +381,13 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
     try:
         context.get("__vero_start")(str(job["code"]))
         while not context.get("__vero_settled")():
-            if not context.execute_pending_job():
-                break
+            if context.execute_pending_job():
+                continue
+            wait = context.get("__vero_timer")()
+            if wait < 0:
+                break  # nothing left that could settle the code's promise
+            if wait > 0:
+                time.sleep(wait / 1000)
         settled = context.get("__vero_settled")()
         report: dict[str, Any] = json.loads(context.get("__vero_report")())
     except quickjs.JSException as error:
