@@ -662,3 +662,27 @@ async def test_an_error_thrown_in_a_timer_fails_the_run(pool: SandboxPool) -> No
 async def test_a_timer_waiting_past_the_limit_is_stopped(pool: SandboxPool) -> None:
     outcome = await run(pool, "await new Promise((r) => setTimeout(r, 60000))", time_seconds=0.3)
     assert outcome["error"]["type"] == "time_limit"
+
+
+@pytest.mark.parametrize(
+    ("code", "result"),
+    [
+        ("'42'", "42"),
+        ("'{\"a\": 1}'", '{"a": 1}'),
+        (
+            "({n: 10n, f: function named() {}, s: Symbol('x')})",
+            {"n": "10n", "f": "[Function named]", "s": "Symbol(x)"},
+        ),
+        ("const o = {name: 'alice'}; o.self = o; o", {"name": "alice", "self": "[Circular]"}),
+        ("const shared = {x: 1}; [shared, shared]", [{"x": 1}, {"x": 1}]),
+        ("undefined", None),
+        ("new Error('as a value')", "Error: as a value"),
+        ("new Map([[1, 2]])", {}),
+    ],
+)
+async def test_results_come_back_as_json_with_their_type_kept(
+    pool: SandboxPool, code: str, result: Any
+) -> None:
+    outcome = await run(pool, code)
+    assert outcome["ok"] is True
+    assert outcome["result"] == result

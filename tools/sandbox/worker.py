@@ -52,28 +52,38 @@ _PRELUDE = r"""
   const hostFetch = __vero_fetch;
   const state = { used: 0, truncated: false, settled: false, ok: true, value: undefined,
                   error: null, fetches: 0 };
-  const show = (value) => {
-    if (typeof value === "string") return value;
-    if (value instanceof Error) return String(value);
+  const describeValue = (value) => {
     if (typeof value === "function") return "[Function " + (value.name || "anonymous") + "]";
     if (typeof value === "bigint") return value.toString() + "n";
     if (typeof value === "symbol") return value.toString();
-    if (value === undefined) return "undefined";
+    if (value instanceof Error) return String(value);
+    return undefined;
+  };
+  // JSON text of any value: BigInts, functions and symbols as strings, a cycle as
+  // "[Circular]" (a value seen twice but not in its own ancestry is written twice).
+  const toJson = (value) => {
+    const ancestors = [];
     try {
-      const seen = new WeakSet();
-      const text = JSON.stringify(value, (key, item) => {
-        if (typeof item === "bigint") return item.toString() + "n";
-        if (typeof item === "function") return "[Function " + (item.name || "anonymous") + "]";
+      const text = JSON.stringify(value, function (key, item) {
+        const described = describeValue(item);
+        if (described !== undefined) return described;
         if (typeof item === "object" && item !== null) {
-          if (seen.has(item)) return "[Circular]";
-          seen.add(item);
+          while (ancestors.length && ancestors[ancestors.length - 1] !== this) ancestors.pop();
+          if (ancestors.includes(item)) return "[Circular]";
+          ancestors.push(item);
         }
         return item;
       });
-      return text === undefined ? String(value) : text;
+      return text === undefined ? JSON.stringify(String(value)) : text;
     } catch (error) {
-      return String(value);
+      return JSON.stringify(String(value));
     }
+  };
+  const show = (value) => {
+    if (typeof value === "string") return value;
+    if (value === undefined) return "undefined";
+    const described = describeValue(value);
+    return described !== undefined ? described : toJson(value);
   };
   const log = (level) => (...items) => {
     if (state.truncated) return;
@@ -229,16 +239,15 @@ _PRELUDE = r"""
   fixed("__vero_report", () => {
     const report = { ok: state.ok, truncated: state.truncated };
     if (state.ok) {
-      let text = state.value === undefined ? undefined : show(state.value);
       let value = null;
-      if (text !== undefined) {
+      if (state.value !== undefined) {
+        const text = toJson(state.value);
         const room = Math.max(0, limit - state.used);
-        if (text.length > room) {
+        if (text.length > room) {  // cut, as text: the model reads the beginning
           value = text.slice(0, room);
           report.truncated = true;
-          report.value_cut = true;
         } else {
-          try { value = JSON.parse(text); } catch (error) { value = text; }
+          value = JSON.parse(text);
         }
       }
       report.value = value;
