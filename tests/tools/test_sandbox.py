@@ -686,3 +686,11 @@ async def test_results_come_back_as_json_with_their_type_kept(
     outcome = await run(pool, code)
     assert outcome["ok"] is True
     assert outcome["result"] == result
+
+
+async def test_code_that_replaces_json_still_gets_its_report(pool: SandboxPool) -> None:
+    outcome = await run(
+        pool, "JSON.stringify = () => 'spoiled'; JSON.parse = () => ({ok: true}); [1, 2]"
+    )
+    assert outcome["result"] == [1, 2]
+    await assert_recovers(pool)

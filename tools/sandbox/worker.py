@@ -50,6 +50,9 @@ _PRELUDE = r"""
   const limit = __vero_limits.output_chars;
   const hostLog = __vero_log;
   const hostFetch = __vero_fetch;
+  // Kept before the code runs: code that replaces JSON's functions breaks its own output only.
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
   const state = { used: 0, truncated: false, settled: false, ok: true, value: undefined,
                   error: null, fetches: 0 };
   const describeValue = (value) => {
@@ -64,7 +67,7 @@ _PRELUDE = r"""
   const toJson = (value) => {
     const ancestors = [];
     try {
-      const text = JSON.stringify(value, function (key, item) {
+      const text = stringify(value, function (key, item) {
         const described = describeValue(item);
         if (described !== undefined) return described;
         if (typeof item === "object" && item !== null) {
@@ -74,9 +77,9 @@ _PRELUDE = r"""
         }
         return item;
       });
-      return text === undefined ? JSON.stringify(String(value)) : text;
+      return text === undefined ? stringify(String(value)) : text;
     } catch (error) {
-      return JSON.stringify(String(value));
+      return stringify(String(value));
     }
   };
   const show = (value) => {
@@ -110,17 +113,17 @@ _PRELUDE = r"""
     init = init || {};
     if (typeof url !== "string") throw new TypeError("api.fetch: the url must be a string");
     const body = init.body === undefined || init.body === null ? null
-      : (typeof init.body === "string" ? init.body : JSON.stringify(init.body));
+      : (typeof init.body === "string" ? init.body : stringify(init.body));
     const request = { url, method: String(init.method || "GET").toUpperCase(),
                       headers: headersOf(init.headers), body };
-    const answer = JSON.parse(hostFetch(JSON.stringify(request)));
+    const answer = parse(hostFetch(stringify(request)));
     if (!answer.ok) throw new Error("api.fetch: " + answer.error);
     const text = answer.body;
     return {
       ok: answer.status >= 200 && answer.status < 300, status: answer.status,
       statusText: answer.statusText, headers: answer.headers, url: answer.url, body: text,
       text: () => Promise.resolve(text),
-      json: () => new Promise((resolve) => resolve(JSON.parse(text))),
+      json: () => new Promise((resolve) => resolve(parse(text))),
     };
   };
   globalThis.api = Object.freeze({
@@ -247,14 +250,14 @@ _PRELUDE = r"""
           value = text.slice(0, room);
           report.truncated = true;
         } else {
-          value = JSON.parse(text);
+          value = parse(text);
         }
       }
       report.value = value;
     } else {
       report.error = state.error;
     }
-    return JSON.stringify(report);
+    return stringify(report);
   });
 })();
 """
@@ -409,6 +412,8 @@ def _run(job: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": {"type": "RangeError", "message": str(error)}}
     except MemoryError:
         return {"ok": False, "error": {"type": "memory_limit", "message": "out of memory"}}
+    except (ValueError, TypeError) as error:  # a report the code managed to spoil
+        return {"ok": False, "error": {"type": "internal", "message": f"no report: {error}"}}
     finally:
         del context
     if not settled:
