@@ -459,6 +459,8 @@ def main() -> None:
             report = _run(job)
         except MemoryError:
             report = {"ok": False, "error": {"type": "memory_limit", "message": "out of memory"}}
+        except Exception as error:  # the parent retires a worker that reports "internal"
+            report = {"ok": False, "error": {"type": "internal", "message": repr(error)[:500]}}
         usage = resource.getrusage(resource.RUSAGE_SELF)
         _write({"op": "done", "report": report, "cpu": usage.ru_utime + usage.ru_stime})
 
