@@ -305,10 +305,11 @@ async def test_the_event_loop_keeps_ticking_while_code_loops(pool: SandboxPool) 
 
     await asyncio.gather(
         tick(),
-        run(pool, "while (true) {}", time_seconds=0.4),
-        run(pool, "while (true) {}", time_seconds=0.4),
+        run(pool, "while (true) {}", time_seconds=0.8),
+        run(pool, "while (true) {}", time_seconds=0.8),
     )
-    assert max(gaps) < 0.1
+    # Code run on the loop would stop it for the whole 0.8 s; a busy machine may stall it some.
+    assert max(gaps) < 0.3
 
 
 async def test_at_most_size_runs_go_at_once(pool: SandboxPool) -> None:
