@@ -2,8 +2,10 @@
 and the page that folded the live events ends with the very elements the server renders from
 the final parts, also after a reload in the middle of the call.
 
-The answer is played by the live server from a script of the contract's events
-(tests/browser/tool_parts_support.py), so what is tested is the page, not a provider.
+First with an answer the live server plays from a script of the contract's events
+(tests/browser/tool_parts_support.py: the page alone is tested, every kind of event at a known
+moment), then through the real loop: the fake provider's model calls run_code, which runs
+slow code in the sandbox.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from chats.models import Message
+from models_registry.models import Model, Provider
+from models_registry.services import provider_key_set
 from tests.browser.helpers import page_on
 from tests.browser.tool_parts_support import GATES_ENV, SCRIPTED, gate_path
+from tests.fake_provider import FakeProvider, Script, ToolCall
 from tests.live_server import LiveServer, live_server_start
 
 # One answer's blocks, written so that two renderings compare equal when they hold the same
@@ -195,4 +200,83 @@ def test_after_a_reload_during_the_call_the_page_ends_exactly_as_the_server_rend
     expect(answer.locator("[data-tool-call]")).to_have_count(1)
     expect(answer.locator("[data-reasoning]")).to_have_count(2)
     expect(answer.locator(".message-content").first).to_have_text("Let me look that up.")
+    _finished_like_the_server_renders_it(page, answer_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# The real loop: the fake provider's model calls run_code, which runs slow code in the sandbox
+
+SLOW_CODE = "await new Promise((resolve) => setTimeout(resolve, 3500));\n6 * 7"
+
+
+@pytest.fixture
+def code_model(fake_model: str) -> str:
+    """The fake model, recorded as calling tools (with a key, which LiteLLM insists on)."""
+    provider_key_set(provider=Provider.objects.get(slug="fake-provider"), api_key="sk-test")
+    Model.objects.filter(id=fake_model).update(supports_tools=True)
+    return fake_model
+
+
+def _code_answer_queued(fake_llm: FakeProvider) -> None:
+    fake_llm.enqueue(
+        Script(
+            reasoning=["Multiplying ", "is best done ", "by code."],
+            text=["I will ", "compute it."],
+            tool_calls=[ToolCall(name="run_code", arguments={"code": SLOW_CODE}, id="call_js")],
+            delay=0.05,
+        ),
+        Script(text=["Six times seven ", "is **42**."], delay=0.05),
+        Script(text="Multiplication"),  # the chat's title
+    )
+
+
+def _running_call_saved(message_id: str, timeout: float = 10.0) -> None:
+    """Until a checkpoint holds the call as running (a page loaded now renders it so)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        parts = Message.objects.get(id=message_id).parts
+        if any(p.get("type") == "tool-call" and p.get("status") == "running" for p in parts):
+            return
+        assert time.monotonic() < deadline, f"no checkpoint with the running call: {parts}"
+        time.sleep(0.05)
+
+
+def test_run_code_runs_under_the_answer_and_its_result_follows(
+    page: Page, code_model: str, fake_llm: FakeProvider
+) -> None:
+    _code_answer_queued(fake_llm)
+    page.goto("/")
+    page.evaluate(RECORD_FOLDED)
+    answer = _ask(page, code_model)
+
+    call = answer.locator("[data-tool-call]")
+    expect(call.locator("[data-tool-name]")).to_have_text("run_code")
+    expect(call.locator("[data-tool-status]")).to_have_text("Running…")
+    expect(call.locator("[data-tool-status] .spinner")).to_be_attached()
+
+    expect(call.locator("[data-tool-status]")).to_have_text("Done", timeout=20_000)
+    expect(call.locator("[data-tool-result] pre")).to_contain_text('"result": 42')
+    expect(answer.locator(".message-content").last).to_have_text("Six times seven is 42.")
+    _finished_like_the_server_renders_it(page, _message_id(answer))
+
+
+def test_a_reload_while_run_code_runs_ends_exactly_as_the_server_renders_it(
+    page: Page, code_model: str, fake_llm: FakeProvider
+) -> None:
+    _code_answer_queued(fake_llm)
+    page.goto("/")
+    answer = _ask(page, code_model)
+    expect(answer.locator("[data-tool-status]")).to_have_text("Running…")
+    answer_id = _message_id(answer)
+    _running_call_saved(answer_id)
+
+    page.reload()
+
+    page.evaluate(RECORD_FOLDED)
+    answer = page.locator(f"#m-{answer_id}")
+    status = answer.locator("[data-tool-status]")
+    expect(status).to_have_text("Running…")  # from the checkpoint, then live
+    expect(status).to_have_text("Done", timeout=20_000)
+    expect(answer.locator(".message-content").last).to_have_text("Six times seven is 42.")
+    expect(answer.locator("[data-tool-call]")).to_have_count(1)
     _finished_like_the_server_renders_it(page, answer_id)
