@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from chats.models import Chat
 from models_registry.models import Model, ModelProvider
+from tests.fake_provider import FakeProvider
 
 
 def _plain_model_add(tool_model: str) -> str:
@@ -51,8 +52,14 @@ def test_the_tools_menu_shows_only_for_a_model_that_calls_tools(
     expect(tools).to_be_hidden()
 
 
+def _offered(fake_llm: FakeProvider, number: int) -> set[str]:
+    """The tools offered with the answer's `number`th model call (not the title's)."""
+    answers = [request for request in fake_llm.chat_requests if request.json.get("tools")]
+    return {tool["function"]["name"] for tool in answers[number].json["tools"]}
+
+
 def test_a_new_chats_tools_choice_goes_with_its_first_message_and_later_changes_are_saved(
-    page: Page, fake_model: str
+    page: Page, fake_model: str, fake_llm: FakeProvider
 ) -> None:
     Model.objects.filter(id=fake_model).update(supports_tools=True)
     page.goto("/")
@@ -74,6 +81,9 @@ def test_a_new_chats_tools_choice_goes_with_its_first_message_and_later_changes_
     )
     chat = Chat.objects.get()
     assert chat.settings == {"model": fake_model, "tools": ["archive", "chat_tree", "weather"]}
+    # The model was offered the chosen groups' tools only.
+    assert "run_code" not in _offered(fake_llm, 0)
+    assert {"get_weather", "read_chat_tree"} <= _offered(fake_llm, 0)
 
     # Now the chat exists: a change is saved at once, merged into its settings.
     page.locator("summary", has_text="Tools").click()
@@ -84,3 +94,12 @@ def test_a_new_chats_tools_choice_goes_with_its_first_message_and_later_changes_
     expect(page.get_by_label("Weather")).not_to_be_checked()
     expect(page.get_by_label("Run code")).not_to_be_checked()
     expect(page.get_by_label("Archive")).to_be_checked()
+    composer = page.get_by_label("Message")
+    composer.fill("And now?")
+    composer.press("Enter")
+    expect(page.locator("article.message-assistant")).to_have_count(2)
+    expect(page.locator("article.message-assistant").last).to_have_class(
+        re.compile(r"\bstatus-complete\b")
+    )
+    assert "get_weather" not in _offered(fake_llm, 1) and "run_code" not in _offered(fake_llm, 1)
+    assert "read_chat_tree" in _offered(fake_llm, 1)
