@@ -1,4 +1,5 @@
-"""Writes on chats: send, retry, stop, create, rename, delete (tombstone), the guest move."""
+"""Writes on chats: send, retry, stop, create, rename, settings (merged), delete (tombstone),
+the guest move."""
 
 from __future__ import annotations
 
@@ -261,12 +262,12 @@ def message_send(
     """
     parts = [{"type": "text", "text": text}]
     changed = _settings_sent(model_id=model_id, reasoning_effort=reasoning_effort)
+    staged = {} if tools is None or chat is not None else _settings_checked({"tools": tools})
     with transaction.atomic():
         if chat is None:
-            settings = {**changed, **({} if tools is None else _settings_checked({"tools": tools}))}
             return _send_new_chat(
-                user_id=user_id, title=title_fallback(text), settings=settings, parts=parts,
-                model_id=model_id,
+                user_id=user_id, title=title_fallback(text), settings={**changed, **staged},
+                parts=parts, model_id=model_id,
             )  # fmt: skip
         parent_id, current = _send_parent(chat=chat, parent_id=parent_id, seen_version=seen_version)
         if parent_id is None:  # an empty chat (its messages were deleted): start it again
