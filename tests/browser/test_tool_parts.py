@@ -280,3 +280,27 @@ def test_a_reload_while_run_code_runs_ends_exactly_as_the_server_renders_it(
     expect(answer.locator(".message-content").last).to_have_text("Six times seven is 42.")
     expect(answer.locator("[data-tool-call]")).to_have_count(1)
     _finished_like_the_server_renders_it(page, answer_id)
+
+
+def test_stop_while_run_code_runs_ends_the_call_as_failed_and_keeps_it(
+    page: Page, code_model: str, fake_llm: FakeProvider
+) -> None:
+    _code_answer_queued(fake_llm)
+    page.goto("/")
+    page.evaluate(RECORD_FOLDED)
+    answer = _ask(page, code_model)
+    status = answer.locator("[data-tool-status]")
+    expect(status).to_have_text("Running…")
+
+    answer.get_by_role("button", name="Stop").click()
+
+    expect(answer).to_have_class(re.compile(r"\bstatus-stopped\b"))
+    expect(status).to_have_text("Failed")
+    expect(answer.locator("[data-tool-result]")).to_have_class(re.compile(r"tool-result-error"))
+    expect(answer.locator("[data-tool-result] pre")).to_contain_text('"type": "stopped"')
+    expect(answer.locator(".message-content").first).to_have_text("I will compute it.")
+    folded = page.evaluate("window.folded")
+    answer_id = _message_id(answer)
+    assert _canonical(answer) == folded
+    page.reload()
+    assert _canonical(page.locator(f"#m-{answer_id}")) == folded
