@@ -224,7 +224,10 @@ def test_a_later_turn_replays_the_earlier_calls_and_results(
 def test_reasoning_state_goes_back_to_the_provider_on_litellm_only(
     alice: User, alice_client: Client, tool_model: str, fake_llm: FakeProvider, engine: Engine
 ) -> None:
-    blocks = [{"type": "thinking", "thinking": "Two and three.", "signature": "sig-Zm9v"}]
+    blocks = [
+        {"type": "thinking", "thinking": "Two and three.", "signature": "sig-Zm9v"},
+        {"type": "thinking", "thinking": "Add them.", "signature": "sig-YmFy"},
+    ]
     fake_llm.enqueue(
         Script(reasoning="Two and three.", thinking_blocks=blocks, tool_calls=[ADD_CALL]),
         Script(text="5."),
@@ -436,13 +439,13 @@ def test_every_checkpoint_is_exactly_the_fold_of_the_events_it_reaches(
         Script(text=[f"w{i} " for i in range(15)], delay=0.01),
     )  # fmt: skip
     answer = _start(alice_client, tool_model, "Add")
-    assert _worker.loop is not None
+    live = live_answer_get(answer.id)
+    assert live is not None and _worker.loop is not None
 
     async def sample() -> list[tuple[str, int, list[tuple[str, Any]]]]:
-        live = live_answer_get(answer.id)
-        rows = checkpoints_now() if live is not None else []
+        rows = [row for row in checkpoints_now() if row[0] == answer.id]
         # Read on the loop, together with the checkpoint: nothing is emitted in between.
-        events = [(event.kind, event.data) for event in live.events] if live else []
+        events = [(event.kind, event.data) for event in live.events]
         return [(parts or "[]", seq or 0, events[: seq or 0]) for _, parts, seq in rows]
 
     samples = []
@@ -455,10 +458,13 @@ def test_every_checkpoint_is_exactly_the_fold_of_the_events_it_reaches(
     assert len({seq for _, seq, _ in samples}) > 10  # sampled all along the answer
     for parts, _seq, events in samples:
         assert parts_without_state(orjson.loads(parts)) == parts_fold(events)
-    final = Message.objects.get(id=answer.id)
     kinds = {kind for _, _, events in samples for kind, _ in events}
     assert {"reasoning", "text", "tool", "tool-call", "tool-result", "step"} <= kinds
-    assert final.stream_seq == max(seq for _, seq, _ in samples) + 1 or final.stream_seq > 0
+    # And the end: the saved parts are the fold of every event before `done`.
+    final = Message.objects.get(id=answer.id)
+    content = [(event.kind, event.data) for event in live.events if event.kind != "done"]
+    assert final.stream_seq == len(content)
+    assert parts_without_state(final.parts) == parts_fold(content)
 
 
 @pytest.mark.asyncio
