@@ -355,11 +355,21 @@ async def _call_run(run: _Run, tools: list[Tool], step: int, call: dict[str, Any
 
 
 def _call_end(run: _Run, step: int, call: dict[str, Any], outcome: ToolOutcome) -> None:
-    # As stored and sent to readers: plain JSON (a tool may return dates, decimals…).
-    result = orjson.loads(orjson.dumps(outcome.result, default=str))
-    run.emit("tool-call", {"id": call["id"], "status": "error" if outcome.is_error else "complete"})
+    result, is_error = _plain_json(outcome)
+    run.emit("tool-call", {"id": call["id"], "status": "error" if is_error else "complete"})
     run.emit("tool-result", {"step": step, "id": call["id"], "name": call["name"],
-                             "result": result, "is_error": outcome.is_error})  # fmt: skip
+                             "result": result, "is_error": is_error})  # fmt: skip
+
+
+def _plain_json(outcome: ToolOutcome) -> tuple[Any, bool]:
+    """The result as stored and sent to readers: plain JSON (a tool may return dates,
+    decimals, integer keys…); a result that is not JSON at all is the tool's error."""
+    try:
+        text = orjson.dumps(outcome.result, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        logger.warning("a tool of %s returned a result that is not JSON", type(outcome.result))
+        return {"error": {"type": "tool_error", "message": "The tool's result is not JSON."}}, True
+    return orjson.loads(text), outcome.is_error
 
 
 def _calls_unanswered_end(run: _Run, outcome: ToolOutcome) -> None:

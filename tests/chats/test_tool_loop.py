@@ -8,6 +8,7 @@ registered through the registry like any other, with only it registered.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import threading
 import time
 import uuid
@@ -525,3 +526,23 @@ def test_a_finished_answers_stream_carries_each_text_parts_html(
     ((_, kind, data),) = sse_events(async_to_sync(read)())
     assert kind == "done"
     assert [html.strip() for html in data["parts_html"]] == ["<p>One.</p>", "<p><em>Two.</em></p>"]
+
+
+def test_a_result_with_dates_decimals_and_integer_keys_is_stored_and_read_as_plain_json(
+    alice: User, alice_client: Client, tool_model: str, fake_llm: FakeProvider
+) -> None:
+    def odd(context: ToolContext, arguments: dict[str, Any]) -> Any:
+        return {1: Decimal("1.50"), "when": datetime.date(2026, 12, 3)}
+
+    tool = Tool(name="odd", description="Odd values.", parameters={"type": "object"},
+                group="weather", function=odd)  # fmt: skip
+    registry.tool_source_register(StaticSource(name="odd", static_tools=(tool,)))
+    fake_llm.enqueue(Script(tool_calls=[ToolCall(name="odd", id="call_odd")]), Script(text="Ok."))
+
+    answer = _finished(_start(alice_client, tool_model, "Odd?").id)
+
+    result = next(part for part in answer.parts if part["type"] == "tool-result")
+    assert result["result"] == {"1": "1.50", "when": "2026-12-03"}
+    assert not result["is_error"]
+    tool_message = _answer_requests(fake_llm)[1].messages[-1]
+    assert tool_message["content"] == '{"1":"1.50","when":"2026-12-03"}'
