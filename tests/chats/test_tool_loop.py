@@ -196,8 +196,9 @@ def test_an_answer_calls_a_tool_reads_its_result_and_answers(
 def test_a_later_turn_replays_the_earlier_calls_and_results(
     alice: User, alice_client: Client, tool_model: str, fake_llm: FakeProvider, engine: Engine
 ) -> None:
+    blocks = [{"type": "thinking", "thinking": "Sum.", "signature": "sig-c3Vt"}]
     fake_llm.enqueue(
-        Script(tool_calls=[ADD_CALL]),
+        Script(reasoning="Sum.", thinking_blocks=blocks, tool_calls=[ADD_CALL]),
         Script(text="It is 5."),
         Script(text="You are welcome."),
     )
@@ -212,6 +213,7 @@ def test_a_later_turn_replays_the_earlier_calls_and_results(
     calls = _assistant_calls(None, ("call_add", "add", ADD_ARGUMENTS))
     if engine == ENGINE_LITELLM:
         del calls["content"]  # LiteLLM leaves out an empty content; the lean engine sends null
+        calls["thinking_blocks"] = blocks  # the reasoning state, on LiteLLM only
     assert replayed.messages == [
         SYSTEM,
         {"role": "user", "content": "What is 2 + 3?"},
