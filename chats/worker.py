@@ -176,6 +176,7 @@ STEP_LIMIT_RESULT = {
     "error": {"type": "step_limit", "message": "Not run: the answer reached its step limit."}
 }
 STOPPED_RESULT = {"error": {"type": "stopped", "message": "Stopped by the user."}}
+FAILED_RESULT = {"error": {"type": "not_run", "message": "Not run: the answer failed."}}
 
 
 @dataclass
@@ -276,9 +277,11 @@ async def _answer_loop(run: _Run) -> AnswerOutcome:
         _calls_unanswered_end(run, ToolOutcome(STOPPED_RESULT, is_error=True))
         return AnswerOutcome(status=Message.Status.STOPPED)
     except LLMError as error:
+        _calls_unanswered_end(run, ToolOutcome(FAILED_RESULT, is_error=True))
         return AnswerOutcome(status=Message.Status.ERROR, error=error.message)
     except Exception:
         logger.exception("generation of %s failed", plan.message_id)
+        _calls_unanswered_end(run, ToolOutcome(FAILED_RESULT, is_error=True))
         return AnswerOutcome(status=Message.Status.ERROR, error=GENERIC_ERROR)
     finally:
         checkpoints_untrack(plan.message_id)
@@ -373,7 +376,8 @@ def _plain_json(outcome: ToolOutcome) -> tuple[Any, bool]:
 
 
 def _calls_unanswered_end(run: _Run, outcome: ToolOutcome) -> None:
-    """End the current step's calls that have no result (a stop came first) with `outcome`."""
+    """End the current step's calls that have no result (a stop or a failure came first) with
+    `outcome`, so none is left `pending`."""
     step = run.parts.step
     answered = {
         p["id"] for p in run.parts.parts if p["type"] == "tool-result" and p["step"] == step

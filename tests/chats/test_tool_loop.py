@@ -548,3 +548,17 @@ def test_a_result_with_dates_decimals_and_integer_keys_is_stored_and_read_as_pla
     assert not result["is_error"]
     tool_message = _answer_requests(fake_llm)[1].messages[-1]
     assert tool_message["content"] == '{"1":"1.50","when":"2026-12-03"}'
+
+
+def test_a_provider_failure_while_a_call_streams_ends_the_call_as_not_run(
+    alice_client: Client, tool_model: str, fake_llm: FakeProvider
+) -> None:
+    fake_llm.enqueue(Script(tool_calls=[ADD_CALL], fail_after=2))  # the call's name, one piece
+
+    answer = _finished(_start(alice_client, tool_model, "Add").id)
+
+    assert answer.status == "error"
+    call, result = answer.parts
+    assert (call["id"], call["status"], call["arguments"]) == ("call_add", "error", '{"a":')
+    assert result["result"]["error"]["type"] == "not_run"
+    assert result["is_error"]
