@@ -402,7 +402,7 @@ def test_stop_during_the_second_steps_stream_keeps_the_first_step_and_the_partia
     fake_llm.enqueue(Script(tool_calls=[ADD_CALL]), streaming)
     answer = _start(alice_client, tool_model, "Add")
     assert streaming.wait_until_stalled(10)
-    _live_seq_reaches(answer.id, 7)  # tool x4, running, complete, result... then step, 2 texts
+    _live_seq_reaches(answer.id, 10)  # the call (4), running, complete, result, step, 2 texts
 
     alice_client.post(f"/c/{answer.chat_id}/m/{answer.id}/stop")
 
@@ -458,7 +458,7 @@ def test_every_checkpoint_is_exactly_the_fold_of_the_events_it_reaches(
         samples += asyncio.run_coroutine_threadsafe(sample(), _worker.loop).result(5)
         time.sleep(0.005)
 
-    assert len({seq for _, seq, _ in samples}) > 10  # sampled all along the answer
+    assert len({seq for _, seq, _ in samples}) > 5  # sampled all along the answer
     for parts, _seq, events in samples:
         assert parts_without_state(orjson.loads(parts)) == parts_fold(events)
     kinds = {kind for _, _, events in samples for kind, _ in events}
