@@ -30,7 +30,9 @@ STREAM_WRITE_INTERVAL_SECONDS = 0.04
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
     seq: int
-    kind: str  # "text" | "reasoning" | "tool" | "done"
+    # "step" | "reasoning" | "text" | "tool" | "tool-call" | "tool-result" | "notice" | "done"
+    # (docs/tools.md, "Live events")
+    kind: str
     data: Any
 
 

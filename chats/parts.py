@@ -23,11 +23,6 @@ from tools.registry import ToolOutcome
 
 Part = dict[str, Any]
 
-# Event kinds that are content (folded); `done` ends the answer and changes no part.
-CONTENT_KINDS = frozenset(
-    {"step", "reasoning", "text", "tool", "tool-call", "tool-result", "notice"}
-)
-
 # What the model reads for a call whose answer ended before it ran (stopped, failed).
 NOT_RUN_RESULT = {"error": {"type": "not_run", "message": "The call was not run."}}
 
@@ -101,10 +96,6 @@ class AnswerParts:
     def step_calls(self, step: int) -> list[Part]:
         """The tool calls of `step`, in the order they streamed."""
         return [p for p in self.parts if p["type"] == "tool-call" and p["step"] == step]
-
-    def step_text(self, since: int) -> str:
-        """The text of the parts from index `since` on (one step's text)."""
-        return "".join(p["text"] for p in self.parts[since:] if p["type"] == "text")
 
     def text(self) -> str:
         return "".join(p["text"] for p in self.parts if p["type"] == "text")

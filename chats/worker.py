@@ -176,6 +176,7 @@ STEP_LIMIT_RESULT = {
     "error": {"type": "step_limit", "message": "Not run: the answer reached its step limit."}
 }
 STOPPED_RESULT = {"error": {"type": "stopped", "message": "Stopped by the user."}}
+FAILED_RESULT = {"error": {"type": "not_run", "message": "Not run: the answer failed."}}
 
 
 @dataclass
@@ -276,9 +277,11 @@ async def _answer_loop(run: _Run) -> AnswerOutcome:
         _calls_unanswered_end(run, ToolOutcome(STOPPED_RESULT, is_error=True))
         return AnswerOutcome(status=Message.Status.STOPPED)
     except LLMError as error:
+        _calls_unanswered_end(run, ToolOutcome(FAILED_RESULT, is_error=True))
         return AnswerOutcome(status=Message.Status.ERROR, error=error.message)
     except Exception:
         logger.exception("generation of %s failed", plan.message_id)
+        _calls_unanswered_end(run, ToolOutcome(FAILED_RESULT, is_error=True))
         return AnswerOutcome(status=Message.Status.ERROR, error=GENERIC_ERROR)
     finally:
         checkpoints_untrack(plan.message_id)
@@ -355,15 +358,26 @@ async def _call_run(run: _Run, tools: list[Tool], step: int, call: dict[str, Any
 
 
 def _call_end(run: _Run, step: int, call: dict[str, Any], outcome: ToolOutcome) -> None:
-    # As stored and sent to readers: plain JSON (a tool may return dates, decimals…).
-    result = orjson.loads(orjson.dumps(outcome.result, default=str))
-    run.emit("tool-call", {"id": call["id"], "status": "error" if outcome.is_error else "complete"})
+    result, is_error = _plain_json(outcome)
+    run.emit("tool-call", {"id": call["id"], "status": "error" if is_error else "complete"})
     run.emit("tool-result", {"step": step, "id": call["id"], "name": call["name"],
-                             "result": result, "is_error": outcome.is_error})  # fmt: skip
+                             "result": result, "is_error": is_error})  # fmt: skip
+
+
+def _plain_json(outcome: ToolOutcome) -> tuple[Any, bool]:
+    """The result as stored and sent to readers: plain JSON (a tool may return dates,
+    decimals, integer keys…); a result that is not JSON at all is the tool's error."""
+    try:
+        text = orjson.dumps(outcome.result, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        logger.warning("a tool of %s returned a result that is not JSON", type(outcome.result))
+        return {"error": {"type": "tool_error", "message": "The tool's result is not JSON."}}, True
+    return orjson.loads(text), outcome.is_error
 
 
 def _calls_unanswered_end(run: _Run, outcome: ToolOutcome) -> None:
-    """End the current step's calls that have no result (a stop came first) with `outcome`."""
+    """End the current step's calls that have no result (a stop or a failure came first) with
+    `outcome`, so none is left `pending`."""
     step = run.parts.step
     answered = {
         p["id"] for p in run.parts.parts if p["type"] == "tool-result" and p["step"] == step

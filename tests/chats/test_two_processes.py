@@ -13,9 +13,11 @@ import aiohttp
 import pytest
 
 from chats.models import Chat, Message
+from chats.parts import parts_fold, parts_without_state
+from models_registry.models import Model
 from tests.chats.helpers import sse_events, wait_for_answer
-from tests.fake_provider import Script
-from tests.helpers import fake_model_register
+from tests.fake_provider import Script, ToolCall
+from tests.helpers import FAKE_MODEL_ID, fake_model_register
 from tests.live_server import LiveServer, live_server_start
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -27,6 +29,8 @@ SERVER_ENV = {
     "REDIS_URL": REDIS_URL,
     "STREAM_KEEPALIVE_SECONDS": str(KEEPALIVE_SECONDS),
     "STREAM_STALE_SECONDS": str(STALE_SECONDS),
+    # A test changes the fake model's row (tool support): the servers must read it at once.
+    "REGISTRY_CACHE_SECONDS": "0",
 }
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,6 +103,41 @@ def test_an_answer_generated_by_one_process_streams_whole_through_the_other(
     assert events[-1][1] == "done"
     assert events[-1][2]["status"] == "complete"
     assert wait_for_answer(_answer().id).text == "".join(TOKENS)
+
+
+def test_a_follower_on_the_other_process_sees_the_tool_loop_and_folds_it_to_the_saved_parts(
+    two_servers: list[LiveServer], fake_llm: Any
+) -> None:
+    fake_model_register(fake_llm.base_url)
+    Model.objects.filter(id=FAKE_MODEL_ID).update(supports_tools=True)
+    generator, follower = two_servers
+    fake_llm.enqueue(
+        Script(text="Checking.", tool_calls=[ToolCall(name="nope", id="call_nope")], delay=0.03),
+        Script(text=TOKENS[:6], delay=0.03),
+    )
+
+    async def scenario() -> list[tuple[int | None, str, Any]]:
+        session = await _session_on(generator)
+        try:
+            await _send(session, generator, "Use a tool")
+            answer = await asyncio.to_thread(_answer)
+            url = f"{follower.url}/c/{answer.chat_id}/m/{answer.id}/stream?after=0"
+            return await _stream(session, url)
+        finally:
+            await session.close()
+
+    events = asyncio.run(scenario())
+
+    saved = wait_for_answer(_answer().id)
+    kinds = [kind for _, kind, _ in events]
+    assert {"text", "tool", "tool-call", "tool-result", "step"} <= set(kinds)
+    assert [seq for seq, _, _ in events] == list(range(1, len(events) + 1))
+    content = [(kind, data) for _, kind, data in events if kind != "done"]
+    assert parts_fold(content) == parts_without_state(saved.parts)
+    result = next(data for _, kind, data in events if kind == "tool-result")
+    assert result["is_error"] and result["result"]["error"]["type"] == "unknown_tool"
+    assert events[-1][1] == "done"
+    assert len(events[-1][2]["parts_html"]) == 2
 
 
 def test_stop_sent_to_the_other_process_stops_the_answer(
