@@ -93,6 +93,7 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
         parent_id=form.cleaned_data["parent"],
         reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
         seen_version=form.cleaned_data["version"],
+        pin_entry_ids=form.cleaned_data["pin"] if chat_id is None else (),
     )  # fmt: skip
     sent = turn_send(
         actor=actor_get(request), actor_ensure=lambda: actor_ensure(request), chat=chat,
