@@ -21,8 +21,8 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F, Q, QuerySet
-from django.db.models.functions import Left
+from django.db.models import F, FloatField, Q, QuerySet
+from django.db.models.functions import Cast, Left
 from django.http import Http404
 
 from accounts.models import User
@@ -141,7 +141,7 @@ def _cursor_parse(cursor: str, *, ranked: bool) -> tuple[Any, uuid.UUID]:
 
 
 def _cursor_make(entry: ArchiveEntry, *, ranked: bool) -> str:
-    # repr() of the rank (a float4 widened to a double) reads back to the same value exactly.
+    # repr() of the rank (a double) reads back to the same value exactly.
     key = repr(entry.rank) if ranked else entry.created_at.isoformat()  # type: ignore[attr-defined]
     return f"{'r' if ranked else 'd'}|{key}|{entry.id}"
 
@@ -190,7 +190,9 @@ def entries_search(
         parsed = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
         entries = (
             entries.filter(search=parsed)
-            .annotate(rank=SearchRank(F("search"), parsed))
+            # As a double: a float4 reaches Python rounded to 8 digits, and a cursor holding
+            # that value would no longer equal the rank it came from.
+            .annotate(rank=Cast(SearchRank(F("search"), parsed), FloatField()))
             .order_by("-rank", "-id")
         )
     else:
