@@ -114,9 +114,8 @@ def test_pins_staged_on_a_new_chat_reach_its_very_first_request(
     assert "Codename Heron." in system and "Be terse." in system
     assert system.index("Be terse.") < system.index("Codename Heron.")  # as staged
     assert "Bob" not in system
-    assert list(ChatPin.objects.order_by("created_at", "id").values_list("entry_id", flat=True)) == [
-        second.id, first.id,
-    ]  # fmt: skip
+    pinned = ChatPin.objects.order_by("created_at", "id").values_list("entry_id", flat=True)
+    assert list(pinned) == [second.id, first.id]
 
     send(alice_client, "Again", fake_model, chat_id=chat.id)
     wait_for_answer(Message.objects.filter(chat=chat, role="assistant").latest("created_at").id)
