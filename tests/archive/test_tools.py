@@ -15,8 +15,8 @@ from accounts.models import User
 from archive.models import ArchiveEntry, ArchiveLink, ChatPin
 from archive.tools import archive_source, body_edit
 from chats.models import Chat
-from tools.registry import ToolContext, ToolError, ToolOutcome, tool_execute, tools_offered
 from tests.archive.helpers import chat_of, entry
+from tools.registry import ToolContext, ToolError, ToolOutcome, tool_execute, tools_offered
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,10 +119,10 @@ def test_an_update_applies_edits_in_order_and_tags_set_add_remove(alice: User) -
     context = _context(alice)
     entry(alice, "List", "milk\neggs", ("shopping", "todo"))
 
+    edits = [{"op": "append", "text": "bread"}, {"op": "replace", "find": "eggs", "text": "butter"}]
     result = ok(
         context, "write_archive", action="update", slug="list", title="Shopping list",
-        edits=[{"op": "append", "text": "bread"}, {"op": "replace", "find": "eggs", "text": "butter"}],
-        tags_add=["Weekly"], tags_remove=["TODO"],
+        edits=edits, tags_add=["Weekly"], tags_remove=["TODO"],
     )  # fmt: skip
 
     assert result["updated"]["body"] == "milk\nbutter\nbread"
