@@ -21,9 +21,9 @@ from django.db import connection, transaction
 
 from chats.markdown import markdown_render
 from chats.models import Chat, Message
+from chats.parts import text_parts_html
 from chats.tree_services import chats_touch_unlocked
 from models_registry.calls import CallTarget, Usage
-from models_registry.llm import StreamAccumulator
 from realtime.events import CHANNEL, NOTIFY_SQL, event_payload, publish
 from vero.lib.db import TransactionNow, connection_release
 
@@ -47,20 +47,6 @@ def db_off_loop[**P, R](function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
             connection_release()
 
     return sync_to_async(run_and_close, thread_sensitive=False)
-
-
-def answer_parts(acc: StreamAccumulator) -> list[dict[str, Any]]:
-    """The parts stored for an answer so far: reasoning, text, then tool calls."""
-    parts: list[dict[str, Any]] = []
-    if acc.reasoning:
-        parts.append({"type": "reasoning", "text": acc.reasoning})
-    if acc.text:
-        parts.append({"type": "text", "text": acc.text})
-    for call in acc.tool_calls:
-        parts.append(
-            {"type": "tool-call", "id": call.id, "name": call.name, "arguments": call.arguments}
-        )
-    return parts
 
 
 # -- checkpoints --------------------------------------------------------------------------------
@@ -100,9 +86,25 @@ class AnswerOutcome:
     truncated: bool = False  # the model stopped at the token limit
 
 
+@dataclass(frozen=True)
+class StepUsage:
+    """What one step (one model call) of an answer used, and how it finished."""
+
+    usage: Usage | None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerEnd:
+    """The rendered answer: all its text together (`Message.html`), and each text part."""
+
+    html: str
+    parts_html: list[str]
+
+
 # The end of an answer in one statement (its own transaction): the message's final state,
-# its TokenUsage row, the chat's activity time and the event. When the message is no longer
-# `streaming` (deleted meanwhile, or reaped) nothing is written.
+# one TokenUsage row per step, the chat's activity time and the event. When the message is no
+# longer `streaming` (deleted meanwhile, or reaped) nothing is written.
 _FINISH_SQL = f"""
 WITH answer AS (
     UPDATE chats_message
@@ -115,9 +117,12 @@ WITH answer AS (
     INSERT INTO chats_tokenusage (user_id, chat_id, message_id, model_id, provider,
                                   input_tokens, output_tokens, reasoning_tokens,
                                   cached_input_tokens, cost_usd, created_at)
-    SELECT %(user)s, %(chat)s, answer.id, %(model)s, %(provider)s, %(input)s, %(output)s,
-           %(reasoning)s, %(cached)s, %(cost)s, now()
+    SELECT %(user)s, %(chat)s, answer.id, %(model)s, %(provider)s, step.input, step.output,
+           step.reasoning, step.cached, step.cost, now()
     FROM answer
+    CROSS JOIN unnest(%(inputs)s::integer[], %(outputs)s::integer[], %(reasonings)s::integer[],
+                      %(cacheds)s::integer[], %(costs)s::numeric[])
+        AS step(input, output, reasoning, cached, cost)
 ), chat AS (
     -- Never waits for the chat's row: a tree write holding it (it bumps updated_at itself)
     -- may be waiting for this answer's row, and waiting here deadlocked the two.
@@ -129,19 +134,40 @@ SELECT {NOTIFY_SQL} FROM answer
 """  # noqa: S608  (NOTIFY_SQL is a constant)
 
 
-def _usage_json(usage: Usage | None, cost: Decimal | None, finish_reason: str | None) -> str | None:
-    if usage is None:
+def _usage_json(steps: list[StepUsage], costs: list[Decimal | None]) -> str | None:
+    """`Message.usage`: the steps' usage summed, with how many steps and how the last ended;
+    None when no step reported any."""
+    reported = [step.usage for step in steps if step.usage is not None]
+    if not reported:
         return None
+    known = [cost for cost in costs if cost is not None]
     return orjson.dumps(
         {
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "reasoning_tokens": usage.reasoning_tokens,
-            "cached_input_tokens": usage.cached_input_tokens,
-            "cost_usd": str(cost) if cost is not None else None,
-            "finish_reason": finish_reason,
+            "input_tokens": sum(usage.input_tokens for usage in reported),
+            "output_tokens": sum(usage.output_tokens for usage in reported),
+            "reasoning_tokens": sum(usage.reasoning_tokens for usage in reported),
+            "cached_input_tokens": sum(usage.cached_input_tokens for usage in reported),
+            "cost_usd": str(sum(known, Decimal(0))) if known else None,
+            "finish_reason": steps[-1].finish_reason,
+            "steps": len(steps),
         }
     ).decode()
+
+
+def _parts_rendered(parts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], AnswerEnd]:
+    """`parts` with each text part's HTML, and the answer's HTML (its text parts together, as
+    separate paragraphs: they were separated by tool calls)."""
+    texts = [str(part.get("text", "")) for part in parts if part.get("type") == "text"]
+    rendered = [
+        part | {"html": markdown_render(part["text"]) if part.get("text") else ""}
+        if part.get("type") == "text"
+        else part
+        for part in parts
+    ]
+    joined = "\n\n".join(text for text in texts if text)
+    return rendered, AnswerEnd(
+        html=markdown_render(joined) if joined else "", parts_html=text_parts_html(rendered)
+    )
 
 
 def answer_finish(
@@ -150,34 +176,37 @@ def answer_finish(
     chat_id: uuid.UUID,
     user_id: uuid.UUID,
     target: CallTarget,
-    acc: StreamAccumulator,
+    parts: list[dict[str, Any]],
+    steps: list[StepUsage],
     outcome: AnswerOutcome,
     seq: int,
-) -> str:
-    """Store an answer's final state in one statement; return its rendered HTML."""
-    html = markdown_render(acc.text) if acc.text else ""
-    usage = acc.usage
-    cost = target.pricing.cost(usage) if usage is not None else None
+) -> AnswerEnd:
+    """Store an answer's final state in one statement, with one TokenUsage row per step;
+    return its rendered HTML."""
+    rendered, end = _parts_rendered(parts)
+    steps = steps or [StepUsage(usage=None)]  # an answer stopped before its first call
+    usages = [step.usage or Usage() for step in steps]
+    costs = [target.pricing.cost(step.usage) if step.usage else None for step in steps]
     with connection.cursor() as cursor:
         cursor.execute(
             _FINISH_SQL,
             {
                 "message": message_id,
-                "parts": orjson.dumps(answer_parts(acc)).decode(),
+                "parts": orjson.dumps(rendered).decode(),
                 "status": outcome.status,
                 "error": outcome.error,
-                "usage": _usage_json(usage, cost, outcome.finish_reason),
-                "html": html,
+                "usage": _usage_json(steps, costs),
+                "html": end.html,
                 "seq": seq,
                 "user": user_id,
                 "chat": chat_id,
                 "model": target.model_id,
                 "provider": target.provider_slug,
-                "input": usage.input_tokens if usage else 0,
-                "output": usage.output_tokens if usage else 0,
-                "reasoning": usage.reasoning_tokens if usage else 0,
-                "cached": usage.cached_input_tokens if usage else 0,
-                "cost": cost,
+                "inputs": [usage.input_tokens for usage in usages],
+                "outputs": [usage.output_tokens for usage in usages],
+                "reasonings": [usage.reasoning_tokens for usage in usages],
+                "cacheds": [usage.cached_input_tokens for usage in usages],
+                "costs": costs,
                 "channel": CHANNEL,
                 "payload": event_payload(
                     user_id=user_id, kind="message.updated", chat_id=chat_id,
@@ -185,7 +214,7 @@ def answer_finish(
                 ),
             },
         )  # fmt: skip
-    return html
+    return end
 
 
 def chat_title_generated_save(

@@ -10,3 +10,8 @@ class ChatsConfig(AppConfig):
         from chats.services import chats_move_to_account
 
         guest_mover_register("chats")(chats_move_to_account)
+
+        from chats.tools import chat_tree_source
+        from tools.registry import tool_source_register
+
+        tool_source_register(chat_tree_source)

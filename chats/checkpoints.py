@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import orjson
 from django.conf import settings
 
-from chats.answer_services import CheckpointRow, answer_parts, answers_checkpoint, db_off_loop
+from chats.answer_services import CheckpointRow, answers_checkpoint, db_off_loop
 from chats.live import LiveAnswer
-from models_registry.llm import StreamAccumulator
+from chats.parts import AnswerParts
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +38,13 @@ def heartbeat_seconds() -> float:
 @dataclass
 class _Checkpoint:
     live: LiveAnswer
-    acc: StreamAccumulator
+    parts: AnswerParts
     saved_seq: int = 0
     saved_at: float = field(default_factory=time.monotonic)
 
     def row(self) -> CheckpointRow:
         """The content so far and the sequence number it reaches (read together on the loop)."""
-        return (self.live.message_id, orjson.dumps(answer_parts(self.acc)).decode(), self.live.seq)
+        return (self.live.message_id, orjson.dumps(self.parts.parts).decode(), self.live.seq)
 
 
 class _Checkpoints:
@@ -62,8 +62,8 @@ class _Checkpoints:
         self.task: asyncio.Task[None] | None = None
         self.saving = False
 
-    def add(self, live: LiveAnswer, acc: StreamAccumulator) -> None:
-        self.answers[live.message_id] = _Checkpoint(live=live, acc=acc)
+    def add(self, live: LiveAnswer, parts: AnswerParts) -> None:
+        self.answers[live.message_id] = _Checkpoint(live=live, parts=parts)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
 
@@ -108,10 +108,10 @@ class _Checkpoints:
 _checkpoints = _Checkpoints()
 
 
-def checkpoints_track(live: LiveAnswer, acc: StreamAccumulator) -> None:
-    """Save `live`'s content (accumulated in `acc`) on the timer until it is untracked (call on
+def checkpoints_track(live: LiveAnswer, parts: AnswerParts) -> None:
+    """Save `live`'s content (folded into `parts`) on the timer until it is untracked (call on
     the generation loop)."""
-    _checkpoints.add(live, acc)
+    _checkpoints.add(live, parts)
 
 
 def checkpoints_untrack(message_id: uuid.UUID) -> None:

@@ -2,7 +2,8 @@
 what a chat's title is generated from.
 
 Read by the request that starts an answer (so the generation task calls the provider at
-once), and by the generation loop for a chat's first title.
+once), and by the generation loop for a chat's first title. Earlier answers are replayed with
+their tool calls and results (`chats.parts.parts_messages`), as the loop itself sends them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from django.db import connection
 from accounts.models import User
 from archive.selectors import PinnedMemory, pinned_memory
 from chats.models import Chat, Message
+from chats.parts import parts_messages
 from chats.structure import ROUTE_BRANCHES_CTE
-from models_registry.calls import CallTarget, parts_text
+from models_registry.calls import ENGINE_LITELLM, CallTarget, parts_text
 
 
 def system_prompt(*, user: User, chat: Chat, pinned: PinnedMemory | None = None) -> str | None:
@@ -81,6 +83,23 @@ def _route_backwards(*, answer_id: uuid.UUID, chat_id: uuid.UUID) -> list[tuple[
         return cursor.fetchall()
 
 
+def _message_turn(role: str, parts: list[dict[str, Any]], *, with_state: bool) -> list[Any]:
+    """One stored message as the provider reads it: a question's text, or an answer's steps."""
+    if role == Message.Role.ASSISTANT:
+        return parts_messages(parts, with_state=with_state)
+    text = parts_text(parts)
+    return [{"role": role, "content": text}] if text else []
+
+
+def _turn_size(messages: list[dict[str, Any]]) -> int:
+    size = 0
+    for message in messages:
+        size += len(message.get("content") or "")
+        for call in message.get("tool_calls") or ():
+            size += len(call["function"]["arguments"])
+    return size
+
+
 def context_build(
     *,
     answer_id: uuid.UUID,
@@ -93,19 +112,22 @@ def context_build(
 
     One bounded query whatever the chat's length. The oldest messages are left out when the
     route exceeds CONTEXT_MAX_MESSAGES or the model's context window (with room kept for the
-    answer).
+    answer). An earlier answer that called tools comes back as its steps (its calls and their
+    results, docs/tools.md), whole or not at all: a tool message never goes without its call.
     """
     window = target.capabilities.context_window or _DEFAULT_CONTEXT_TOKENS
     budget = max(window - max_tokens, window // 2) * _CHARS_PER_TOKEN - len(system or "")
+    with_state = target.engine == ENGINE_LITELLM  # the reasoning state is LiteLLM's to send
     history: list[dict[str, Any]] = []
     for role, parts in _route_backwards(answer_id=answer_id, chat_id=chat_id):  # newest first
-        text = parts_text(orjson.loads(parts))  # as text: orjson decodes 500 rows in a third less
-        if not text:
+        # Parsed from text: orjson decodes 500 rows in a third less than psycopg's jsonb.
+        turn = _message_turn(role, orjson.loads(parts), with_state=with_state)
+        if not turn:
             continue
-        budget -= len(text)
+        budget -= _turn_size(turn)
         if budget < 0 and history:
             break
-        history.append({"role": role, "content": text})
+        history.extend(reversed(turn))
     history.reverse()
     return ([{"role": "system", "content": system}] if system else []) + history
 

@@ -26,6 +26,7 @@ from chats import relay
 from chats.answer_services import message_interrupt_orphan
 from chats.live import LiveAnswer, StreamEvent, live_answer_get
 from chats.models import Message
+from chats.parts import text_parts_html
 from chats.reaper import answer_orphaned
 from chats.selectors import chat_get_for_request, message_get_for_chat
 from vero.http import EventStreamResponse, VeroRequest
@@ -44,7 +45,12 @@ def _sse(event: StreamEvent) -> bytes:
 
 
 def _done_from_database(message: Message) -> bytes:
-    data = {"status": message.status, "error": message.error, "html": message.html}
+    data = {
+        "status": message.status,
+        "error": message.error,
+        "html": message.html,
+        "parts_html": text_parts_html(message.parts),
+    }
     return _sse(StreamEvent(seq=message.stream_seq, kind="done", data=data))
 
 

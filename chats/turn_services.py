@@ -47,6 +47,7 @@ from models_registry.calls import CallTarget
 from models_registry.resolver import ResolutionError, resolve
 from models_registry.selectors import tier_for_user
 from ratelimit.services import Decision, request_admit
+from tools.registry import tool_groups_allowed
 from vero.errors import ErrorKind, VeroError
 
 
@@ -160,6 +161,8 @@ def answer_start(
             messages=messages,
             reasoning_effort=reasoning_effort or chat.settings.get("reasoning_effort"),
             title_target=_title_target(user, target) if with_title else None,
+            tool_groups=frozenset(tool_groups_allowed(chat.settings)),
+            chat_settings=dict(chat.settings),
         )
     )
 

@@ -4,10 +4,13 @@ In a server the generation loop is the server's own event loop (adopted on the f
 call), so a delta reaches the streams that follow it without crossing threads. Elsewhere
 (commands, the test client) it is a loop on a thread of its own, started on first use.
 
-The task calls the provider through `models_registry.llm`, hands every delta to the answer's
-readers (`chats.live`, and through `chats.relay` to readers in other processes), lets the
-checkpoint timer save the growing content (`chats.checkpoints`), and ends with one write
-(`chats.answer_services.answer_finish`); a chat's first answer is followed by its title. The
+The task runs the answer's bounded tool loop (docs/tools.md, "The loop"): each step calls the
+provider through `models_registry.llm` with the chat's tools offered, and the calls a step ends
+with run through `tools.registry.tool_execute` before the next step reads their results. Every
+event goes to the answer's readers (`chats.live`, and through `chats.relay` to readers in other
+processes) and is folded into its parts (`chats.parts`), which the checkpoint timer saves
+(`chats.checkpoints`); the answer ends with one write (`chats.answer_services.answer_finish`),
+and a chat's first answer is followed by its title. The
 loop also runs the periodic reaper (`chats.reaper`) and, with Redis, this process's liveness.
 """
 
@@ -18,13 +21,18 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
+from django.conf import settings
 
 from chats import relay
 from chats.answer_services import (
+    AnswerEnd,
     AnswerOutcome,
+    StepUsage,
     answer_finish,
     chat_title_generated_save,
     db_off_loop,
@@ -33,17 +41,23 @@ from chats.checkpoints import checkpoints_track, checkpoints_untrack
 from chats.context_selectors import chat_title_source
 from chats.live import LiveAnswer, live_answer_add, live_answer_remove
 from chats.models import Message
+from chats.parts import AnswerParts, parts_messages
 from chats.reaper import reaper_forever
 from chats.services import TITLE_TIMEOUT_SECONDS, title_clean
 from models_registry.calls import (
+    ENGINE_LITELLM,
     CallTarget,
-    Delta,
+    FinishDelta,
     LLMError,
     ReasoningDelta,
+    ReasoningStateDelta,
     TextDelta,
     ToolCallDelta,
+    Usage,
+    UsageDelta,
 )
-from models_registry.llm import StreamAccumulator, stream_collect, stream_completion
+from models_registry.llm import stream_collect, stream_completion
+from tools.registry import Tool, ToolContext, ToolOutcome, tool_execute, tools_offered
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +82,11 @@ class GenerationPlan:
     messages: list[dict[str, Any]]
     reasoning_effort: str | None = None
     title_target: CallTarget | None = None
+    # The tool groups the chat allows (`tools.registry.tool_groups_allowed`) and the chat's
+    # settings as they were when the answer started: a change made meanwhile applies to the
+    # next answer, never halfway through this one.
+    tool_groups: frozenset[str] = frozenset()
+    chat_settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 # -- the generation loop ------------------------------------------------------------------------
@@ -152,24 +171,46 @@ def generation_start(plan: GenerationPlan) -> LiveAnswer:
 
 # -- one answer ---------------------------------------------------------------------------------
 
+STEP_LIMIT_TEXT = "The answer reached its limit of {steps} model calls, so it ends here."
+STEP_LIMIT_RESULT = {
+    "error": {"type": "step_limit", "message": "Not run: the answer reached its step limit."}
+}
+STOPPED_RESULT = {"error": {"type": "stopped", "message": "Stopped by the user."}}
+
+
+@dataclass
+class _Run:
+    """One answer as it runs: every event it emits is folded into its parts first, so a
+    checkpoint (parts and sequence number, read together on this loop) is always exact."""
+
+    live: LiveAnswer
+    plan: GenerationPlan
+    parts: AnswerParts = field(default_factory=AnswerParts)
+    steps: list[StepUsage] = field(default_factory=list)
+
+    def emit(self, kind: str, data: Any) -> None:
+        self.parts.apply(kind, data)
+        self.live.emit(kind, data)
+
 
 async def _generate(live: LiveAnswer, plan: GenerationPlan) -> None:
     """Generate one answer: stream it to its readers, save its end, then maybe its chat's title."""
     live.task = asyncio.current_task()
-    acc = StreamAccumulator()
-    checkpoints_track(live, acc)
+    run = _Run(live=live, plan=plan)
+    checkpoints_track(live, run.parts)
     remote = relay.RemoteRelay(live) if relay.enabled() else None
     if remote is not None:
         await _relay_start(live, remote)
-    outcome = await _answer_stream(live, plan, acc)
-    html = await _answer_end_save(plan, acc, outcome, live.seq)
-    done = {"status": outcome.status, "error": outcome.error, "html": html}
+    outcome = await _answer_loop(run)
+    end = await _answer_end_save(run, outcome)
+    done = {"status": outcome.status, "error": outcome.error, "html": end.html,
+            "parts_html": end.parts_html}  # fmt: skip
     live.emit("done", done | ({"truncated": True} if outcome.truncated else {}))
     live_answer_remove(plan.message_id)
     if remote is not None:
         await remote.close()
     if plan.title_target is not None and outcome.status == Message.Status.COMPLETE:
-        await _title(plan, acc.text)
+        await _title(plan, run.parts.text())
 
 
 async def _relay_start(live: LiveAnswer, remote: relay.RemoteRelay) -> None:
@@ -185,33 +226,54 @@ async def _relay_start(live: LiveAnswer, remote: relay.RemoteRelay) -> None:
         task.uncancel()
 
 
-async def _answer_stream(
-    live: LiveAnswer, plan: GenerationPlan, acc: StreamAccumulator
-) -> AnswerOutcome:
-    """Stream the provider's answer into `acc` and to the readers; return how it ended.
+async def _tools_for(plan: GenerationPlan) -> list[Tool]:
+    """The tools offered to this answer: none to a model without tool support or in a chat
+    that allows no group."""
+    if not plan.target.capabilities.supports_tools or not plan.tool_groups:
+        return []
+    context = ToolContext(user_id=plan.user_id, chat_id=plan.chat_id, message_id=plan.message_id)
+    return await tools_offered(context=context, groups=plan.tool_groups)
 
-    A stop (the task cancelled) and a provider's failure end the answer like its last delta:
-    what came so far is kept.
+
+async def _answer_loop(run: _Run) -> AnswerOutcome:
+    """Run the answer's steps (docs/tools.md, "The loop"); return how it ended.
+
+    Each step streams one model call; when it ends with tool calls, they run in order and the
+    next step reads their results. The last step is offered no tools; if it still calls some,
+    they are answered with an error and a notice ends the answer. A stop (the task cancelled,
+    during a stream or a tool) and a provider's failure end the answer where it is: every part
+    is kept, and the calls of the step that have no result get one saying why.
     """
-    stream: AsyncIterator[Delta] | None = None
+    plan = run.plan
     try:
-        if live.stop_requested:
+        if run.live.stop_requested:
             raise asyncio.CancelledError
-        stream = stream_completion(
-            target=plan.target,
-            messages=plan.messages,
-            max_tokens=plan.max_tokens,
-            reasoning_effort=plan.reasoning_effort,
-        )
-        async for delta in stream:
-            acc.add(delta)
-            _delta_emit(live, delta)
-        return AnswerOutcome(
-            status=Message.Status.COMPLETE,
-            finish_reason=acc.finish_reason,
-            truncated=acc.finish_reason == "length",
-        )
+        tools = await _tools_for(plan)
+        max_steps = max(1, int(settings.TOOL_MAX_STEPS))
+        for step in range(1, max_steps + 1):
+            if step > 1:
+                run.emit("step", {"step": step})
+            last = step == max_steps
+            finish_reason = await _step_stream(run, tools=[] if last else tools)
+            calls = run.parts.step_calls(step)
+            if not calls:
+                return AnswerOutcome(
+                    status=Message.Status.COMPLETE,
+                    finish_reason=finish_reason,
+                    truncated=finish_reason == "length",
+                )
+            _call_ids_ensure(run, step, calls)
+            if last:
+                for call in calls:
+                    _call_end(run, step, call, ToolOutcome(STEP_LIMIT_RESULT, is_error=True))
+                run.emit("notice", {"kind": "step-limit",
+                                    "text": STEP_LIMIT_TEXT.format(steps=max_steps)})  # fmt: skip
+                return AnswerOutcome(status=Message.Status.COMPLETE, finish_reason=finish_reason)
+            for call in calls:
+                await _call_run(run, tools, step, call)
+        raise AssertionError("unreachable: the last step returns")  # pragma: no cover
     except asyncio.CancelledError:
+        _calls_unanswered_end(run, ToolOutcome(STOPPED_RESULT, is_error=True))
         return AnswerOutcome(status=Message.Status.STOPPED)
     except LLMError as error:
         return AnswerOutcome(status=Message.Status.ERROR, error=error.message)
@@ -220,40 +282,111 @@ async def _answer_stream(
         return AnswerOutcome(status=Message.Status.ERROR, error=GENERIC_ERROR)
     finally:
         checkpoints_untrack(plan.message_id)
-        if stream is not None:
-            # The provider connection is going away anyway: a failure to close it is moot.
-            with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
 
 
-def _delta_emit(live: LiveAnswer, delta: Delta) -> None:
-    """Hand a delta of content to the readers (usage and the finish reason are not content)."""
-    if isinstance(delta, TextDelta):
-        live.emit("text", delta.text)
-    elif isinstance(delta, ReasoningDelta):
-        live.emit("reasoning", delta.text)
-    elif isinstance(delta, ToolCallDelta):
-        live.emit(
-            "tool",
-            {"index": delta.index, "id": delta.id, "name": delta.name,
-             "arguments": delta.arguments},
-        )  # fmt: skip
+async def _step_stream(run: _Run, *, tools: list[Tool]) -> str | None:
+    """Stream one model call into the answer; return its finish reason.
+
+    The model reads the conversation, then this answer's earlier steps replayed from its
+    parts (the same replay a later turn gets from `context_build`).
+    """
+    plan = run.plan
+    since = len(run.parts.parts)
+    messages = plan.messages + parts_messages(
+        run.parts.parts, with_state=plan.target.engine == ENGINE_LITELLM
+    )
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    stream = stream_completion(
+        target=plan.target,
+        messages=messages,
+        tools=[tool.spec() for tool in tools] or None,
+        max_tokens=plan.max_tokens,
+        reasoning_effort=plan.reasoning_effort,
+    )
+    try:
+        async for delta in stream:
+            if isinstance(delta, TextDelta):
+                run.emit("text", delta.text)
+            elif isinstance(delta, ReasoningDelta):
+                run.emit("reasoning", delta.text)
+            elif isinstance(delta, ToolCallDelta):
+                run.emit(
+                    "tool",
+                    {"index": delta.index, "id": delta.id, "name": delta.name,
+                     "arguments": delta.arguments},
+                )  # fmt: skip
+            elif isinstance(delta, ReasoningStateDelta):
+                if not run.parts.reasoning_state_set(since, delta.state):
+                    run.emit("reasoning", "")  # a part to hold it, folded like any other
+                    run.parts.reasoning_state_set(since, delta.state)
+            elif isinstance(delta, UsageDelta):
+                usage = delta.usage
+            elif isinstance(delta, FinishDelta):
+                finish_reason = delta.reason
+    finally:
+        run.steps.append(StepUsage(usage=usage, finish_reason=finish_reason))
+        # The provider connection is going away anyway: a failure to close it is moot.
+        with contextlib.suppress(Exception):
+            await stream.aclose()  # type: ignore[attr-defined]
+    return finish_reason
 
 
-async def _answer_end_save(
-    plan: GenerationPlan, acc: StreamAccumulator, outcome: AnswerOutcome, seq: int
-) -> str:
-    """Save the answer's end, even when its task is being cancelled; return its HTML ("" when
-    the save failed: readers then see the end without it)."""
+def _call_ids_ensure(run: _Run, step: int, calls: list[dict[str, Any]]) -> None:
+    """Give an id to the calls a provider sent without one (results are matched by id)."""
+    for call in calls:
+        if not call["id"]:
+            call_id = f"call_{run.plan.message_id.hex[:12]}_{step}_{call['index']}"
+            run.emit("tool", {"index": call["index"], "id": call_id, "name": None,
+                              "arguments": ""})  # fmt: skip
+
+
+async def _call_run(run: _Run, tools: list[Tool], step: int, call: dict[str, Any]) -> None:
+    """Run one call and hand its result to the readers (and the next step)."""
+    plan = run.plan
+    run.emit("tool-call", {"id": call["id"], "status": "running"})
+    outcome = await tool_execute(
+        tools=tools,
+        name=call["name"],
+        arguments=call["arguments"],
+        context=ToolContext(user_id=plan.user_id, chat_id=plan.chat_id, message_id=plan.message_id),
+    )
+    _call_end(run, step, call, outcome)
+
+
+def _call_end(run: _Run, step: int, call: dict[str, Any], outcome: ToolOutcome) -> None:
+    # As stored and sent to readers: plain JSON (a tool may return dates, decimals…).
+    result = orjson.loads(orjson.dumps(outcome.result, default=str))
+    run.emit("tool-call", {"id": call["id"], "status": "error" if outcome.is_error else "complete"})
+    run.emit("tool-result", {"step": step, "id": call["id"], "name": call["name"],
+                             "result": result, "is_error": outcome.is_error})  # fmt: skip
+
+
+def _calls_unanswered_end(run: _Run, outcome: ToolOutcome) -> None:
+    """End the current step's calls that have no result (a stop came first) with `outcome`."""
+    step = run.parts.step
+    answered = {
+        p["id"] for p in run.parts.parts if p["type"] == "tool-result" and p["step"] == step
+    }
+    for call in run.parts.step_calls(step):
+        if call["id"] and call["id"] not in answered:
+            _call_end(run, step, call, outcome)
+
+
+async def _answer_end_save(run: _Run, outcome: AnswerOutcome) -> AnswerEnd:
+    """Save the answer's end, even when its task is being cancelled; return its HTML (none
+    when the save failed: readers then see the end without it)."""
+    plan = run.plan
     saving = db_off_loop(answer_finish)(
         message_id=plan.message_id, chat_id=plan.chat_id, user_id=plan.user_id,
-        target=plan.target, acc=acc, outcome=outcome, seq=seq,
+        target=plan.target, parts=run.parts.snapshot(), steps=list(run.steps), outcome=outcome,
+        seq=run.live.seq,
     )  # fmt: skip
     try:
         return await asyncio.shield(saving)
     except Exception:
         logger.exception("could not save the end of %s", plan.message_id)
-        return ""
+        return AnswerEnd(html="", parts_html=[])
 
 
 # -- titles -------------------------------------------------------------------------------------

@@ -216,6 +216,15 @@ class ToolCallDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningStateDelta:
+    """The provider's reasoning state that must go back to it with the next call of the same
+    conversation (Anthropic's `thinking_blocks` with their signatures, through LiteLLM). A
+    stream yields at most one, complete, just before its usage and finish."""
+
+    state: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class UsageDelta:
     usage: Usage
 
@@ -227,7 +236,7 @@ class FinishDelta:
     reason: str
 
 
-Delta = TextDelta | ReasoningDelta | ToolCallDelta | UsageDelta | FinishDelta
+Delta = TextDelta | ReasoningDelta | ToolCallDelta | ReasoningStateDelta | UsageDelta | FinishDelta
 
 
 # -- errors -------------------------------------------------------------------------------------

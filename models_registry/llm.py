@@ -10,8 +10,10 @@ Two engines behind one interface, chosen by provider kind:
 Both yield the same typed deltas (`calls.Delta`) and raise the same typed errors
 (`calls.LLMError`), whose texts never carry the call's secrets (`calls.error_redact`: some
 gateways echo the request's headers in their error bodies). A complete stream ends with at
-most one `UsageDelta` and then exactly one `FinishDelta`; a stream that cannot end that way
-raises. Keys travel with each call, never through process-wide state.
+most one `ReasoningStateDelta` (LiteLLM's `thinking_blocks`, whole), at most one `UsageDelta`
+and then exactly one `FinishDelta`; a stream that cannot end that way raises. Messages go to
+the provider as given: an assistant message's `tool_calls` and the `tool` messages pass
+unchanged on the lean engine. Keys travel with each call, never through process-wide state.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from models_registry.calls import (
     ProviderTimeoutError,
     ProviderUnreachableError,
     ReasoningDelta,
+    ReasoningStateDelta,
     RemoteModel,
     StreamInterruptedError,
     TextDelta,
@@ -479,6 +482,26 @@ def _tool_call_deltas(tool_calls: Sequence[Any] | None) -> list[ToolCallDelta]:
     return deltas
 
 
+def _thinking_blocks_add(blocks: list[dict[str, Any]], pieces: Sequence[Any] | None) -> None:
+    """Grow the reasoning blocks a stream carries (Anthropic's, through LiteLLM) by one chunk's
+    pieces: thinking text streams in pieces and its signature comes last; a redacted block
+    comes whole. The blocks must go back exactly, signatures included, or the provider refuses
+    the next step."""
+    for piece in pieces or ():
+        found = piece if isinstance(piece, Mapping) else getattr(piece, "__dict__", {})
+        kind = found.get("type") or "thinking"
+        if kind != "thinking":
+            blocks.append(dict(found))
+            continue
+        last = blocks[-1] if blocks else None
+        if last is None or last.get("type") != "thinking" or last.get("signature"):
+            last = {"type": "thinking", "thinking": ""}
+            blocks.append(last)
+        last["thinking"] += found.get("thinking") or ""
+        if found.get("signature"):
+            last["signature"] = found["signature"]
+
+
 def _reported_usage(usage: Any) -> Usage | None:
     """Return LiteLLM's usage object as ours; None when the provider reported none."""
     if usage is None or type(usage).__name__ == "UnreportedUsage":
@@ -533,6 +556,7 @@ async def _stream_litellm(
     started = False
     finish_reason: str | None = None
     usage: Usage | None = None
+    thinking_blocks: list[dict[str, Any]] = []
     try:
         response = await litellm.acompletion(**kwargs)
         chunk: Any = None
@@ -551,6 +575,7 @@ async def _stream_litellm(
                 for call_delta in _tool_call_deltas(getattr(delta, "tool_calls", None)):
                     started = True
                     yield call_delta
+                _thinking_blocks_add(thinking_blocks, getattr(delta, "thinking_blocks", None))
                 if choice.finish_reason:
                     finish_reason = choice.finish_reason
         usage = _stream_usage(response, chunk)
@@ -560,6 +585,8 @@ async def _stream_litellm(
         raise _litellm_error(error, started=started) from error
     if finish_reason is None:
         raise StreamInterruptedError("The provider's answer broke off.")
+    if thinking_blocks:
+        yield ReasoningStateDelta({"thinking_blocks": thinking_blocks})
     if usage is not None:
         yield UsageDelta(usage)
     yield FinishDelta(finish_reason)

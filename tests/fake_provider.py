@@ -146,6 +146,9 @@ class Script:
     reasoning: str | Sequence[str] | None = None
     # "reasoning_content" is what DeepSeek and vLLM send; OpenRouter and Ollama send "reasoning".
     reasoning_field: str = "reasoning_content"
+    # Anthropic-style reasoning blocks as LiteLLM streams them (`delta.thinking_blocks`): each
+    # block's thinking, then its signature in a chunk of its own.
+    thinking_blocks: Sequence[Mapping[str, Any]] = ()
     tool_calls: Sequence[ToolCall] = ()
     delay: float = 0.0
     initial_delay: float = 0.0
@@ -257,6 +260,7 @@ class _Answer:
     text_tokens: list[str]
     reasoning_tokens: list[str]
     reasoning_field: str
+    thinking_blocks: list[Mapping[str, Any]]
     tool_calls: list[tuple[str, ToolCall]]
     finish_reason: str
     usage: JsonDict
@@ -281,6 +285,7 @@ class _Answer:
             text_tokens=text_tokens,
             reasoning_tokens=reasoning_tokens,
             reasoning_field=script.reasoning_field,
+            thinking_blocks=list(script.thinking_blocks),
             tool_calls=tool_calls,
             finish_reason=finish_reason,
             usage=cls._usage(script, messages, text_tokens, reasoning_tokens, tool_calls),
@@ -335,6 +340,14 @@ class _Answer:
     ) -> list[tuple[JsonDict, bool]]:
         """Return the `data:` payloads in order, each flagged True when it carries a token."""
         deltas: list[JsonDict] = [{self.reasoning_field: token} for token in self.reasoning_tokens]
+        for block in self.thinking_blocks:
+            unsigned = {
+                "type": "thinking",
+                "thinking": block.get("thinking", ""),
+                "signature": None,
+            }
+            signature = {"type": "thinking", "thinking": "", "signature": block.get("signature")}
+            deltas += [{"thinking_blocks": [unsigned]}, {"thinking_blocks": [signature]}]
         deltas += [{"content": token} for token in self.text_tokens]
         for index, (call_id, call) in enumerate(self.tool_calls):
             deltas.append(

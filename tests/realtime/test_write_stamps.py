@@ -30,7 +30,6 @@ from chats import (
 )
 from chats.models import Chat, ChatDeletion, Message, MessageDeletion
 from models_registry.calls import ENGINE_OPENAI_COMPATIBLE, CallTarget
-from models_registry.llm import StreamAccumulator
 from realtime.origin import origin_reset, origin_set
 from tests.chats.branching_support import conversation
 from tests.helpers import events_listen
@@ -67,10 +66,10 @@ def _target() -> CallTarget:
 
 
 def _finish(world: World) -> uuid.UUID:
-    acc = StreamAccumulator(text="done")
     answer_services.answer_finish(
         message_id=world.streaming.id, chat_id=world.chat.id, user_id=world.user.id,
-        target=_target(), acc=acc, outcome=answer_services.AnswerOutcome(status="complete"), seq=1,
+        target=_target(), parts=[{"type": "text", "text": "done"}], steps=[],
+        outcome=answer_services.AnswerOutcome(status="complete"), seq=1,
     )  # fmt: skip
     return world.streaming.id
 
@@ -210,7 +209,6 @@ NOT_WRITES = {
     "version_services.parts_text_check",
     # Steps inside a write's transaction, called by the services above.
     "version_services.route_select_locked",
-    "answer_services.answer_parts",
     "answer_services.db_off_loop",
     # A streaming answer's checkpoint: the sync leaves streaming answers out; their end stamps.
     "answer_services.answers_checkpoint",
