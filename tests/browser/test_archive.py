@@ -1,5 +1,6 @@
 """The archive in a browser: an entry written on the archive page, pinned to a chat (staged on
-a new chat, then pinned from the chat's header), reaches the model's system prompt."""
+a new chat, then pinned from the chat's header), reaches the model's system prompt; an entry
+the model writes with `write_archive` appears on the archive page."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import re
 from playwright.sync_api import Page, expect
 
 from archive.models import ChatPin
+from models_registry.models import Model, Provider
+from models_registry.services import provider_key_set
 from tests.archive.helpers import system_message
 from tests.browser.test_chat_streaming import _last_answer, _open_new_chat
-from tests.fake_provider import FakeProvider, Script
+from tests.fake_provider import FakeProvider, Script, ToolCall
 
 COMPLETE = re.compile(r"(^|\s)status-complete(\s|$)")
 
@@ -76,3 +79,27 @@ def test_an_entry_pinned_from_the_chats_header_reaches_the_next_answer(
     expect(answer).to_have_class(COMPLETE)
     expect(answer.locator(".message-content")).to_have_text("Heron.")
     assert "The codename is Heron." in system_message(fake_llm.chat_requests[-1])
+
+
+def test_an_entry_the_model_writes_with_write_archive_appears_on_the_archive_page(
+    page: Page, fake_model: str, fake_llm: FakeProvider
+) -> None:
+    provider_key_set(provider=Provider.objects.get(slug="fake-provider"), api_key="sk-test")
+    Model.objects.filter(id=fake_model).update(supports_tools=True)
+    note = {"action": "create", "title": "Vet", "body": "Dr. Rossi, Tuesdays.", "tags": ["pets"]}
+    fake_llm.enqueue(
+        Script(tool_calls=[ToolCall(name="write_archive", arguments=note)]),
+        Script(text="Noted."),
+        Script(text="Vet"),
+    )
+    _open_new_chat(page, fake_model)
+    _send(page, "Remember: the vet is Dr. Rossi, on Tuesdays.")
+    expect(_last_answer(page)).to_have_class(COMPLETE)
+
+    tool_result = fake_llm.chat_requests[1].messages[-1]
+    assert tool_result["role"] == "tool" and '"slug":"vet"' in tool_result["content"]
+    page.get_by_role("link", name="Archive", exact=True).click()
+    listed = page.locator("#archive-entries").get_by_role("link", name="Vet")
+    expect(listed).to_be_visible()
+    listed.click()
+    expect(page.get_by_text("Dr. Rossi, Tuesdays.")).to_be_visible()
