@@ -229,11 +229,24 @@ def _send_figures(user: Any) -> None:
     )  # fmt: skip
 
 
+def _generation_loop_quiet() -> None:
+    """Close the in-process generation loop's HTTP sessions (left open, they warn at exit)."""
+    import asyncio
+
+    from chats.worker import _worker
+    from models_registry.llm import llm_close
+
+    loop = _worker.loop
+    if loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(llm_close(), loop).result(30)
+
+
 def body(setup: Setup) -> None:
     words = _words()
     user = _world(words)
     _search_figures(user, words)
     _send_figures(user)
+    _generation_loop_quiet()
 
 
 if __name__ == "__main__":
