@@ -28,6 +28,7 @@ from archive.selectors import (
     entry_find,
     entry_get_for_user,
     entry_links,
+    tags_clean,
     tags_for_user,
 )
 from archive.services import (
@@ -69,10 +70,15 @@ def archive_index(request: VeroRequest) -> HttpResponse:
             {"error": error.message, **params},
             status=http_status(error),
         )
+    offered = tags_for_user(user=user)
+    chosen = tags_clean(params["tags"])
     context = {
         **params,
         "page": page,
-        "all_tags": tags_for_user(user=user),
+        "after": request.GET.get("after", ""),
+        "chosen_tags": chosen,
+        # The tags chosen stay offered even when the newest entries do not have them.
+        "all_tags": offered + [tag for tag in chosen if tag not in offered],
         "more_query": _more_query(request, page.next_cursor),
     }
     template = "archive/index.html"

@@ -269,3 +269,16 @@ def test_a_new_chat_stages_pins_in_the_composers_form(alice: User, alice_client:
     assert 'id="staged-pins"' in page
     assert f'hx-get="/archive/picker/{note.id}/stage"' in picked
     assert f'name="pin" value="{note.id}" form="composer" checked' in staged
+
+
+def test_the_tag_filters_offer_the_tags_in_use_and_keep_the_chosen_ones(
+    alice: User, alice_client: Client
+) -> None:
+    entry(alice, "Comet", tags=("sky", "ice"))
+
+    page = alice_client.get("/archive/", {"tag": ["Moon"]}).content.decode()
+
+    for tag in ("sky", "ice"):
+        assert f'name="tag" value="{tag}">' in page
+    assert 'name="tag" value="moon" checked>' in page
+    assert "No entry matches with any of Moon." in page
