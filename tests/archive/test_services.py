@@ -7,7 +7,7 @@ import threading
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from accounts.models import User
 from accounts.services import guest_upgrade
@@ -237,3 +237,12 @@ def test_a_guests_archive_moves_to_their_account_and_the_account_keeps_its_slugs
     assert ArchiveLink.objects.get().source_id == guests_notes.id
     assert ChatPin.objects.get().entry_id == guests_notes.id
     assert ChatPin.objects.get().chat.user_id == alice.id
+
+
+def test_the_database_itself_refuses_a_link_to_itself_and_a_duplicate(alice: User) -> None:
+    first, second = entry(alice, "First"), entry(alice, "Second")
+    ArchiveLink.objects.create(source=first, target=second, kind="cites")
+
+    for source, target in ((first, first), (first, second)):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ArchiveLink.objects.create(source=source, target=target, kind="cites")
