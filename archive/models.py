@@ -3,8 +3,9 @@
 An entry is named by a slug unique per user (a taken slug gets `-1`, `-2`, …), so the model
 and the user can refer to it in words. Its search vector is a generated column (title weighted
 A, body B, English stemming): PostgreSQL keeps it right on every write, whatever writes, and
-the GIN index on it serves `websearch_to_tsquery`. docs/tools.md ("The archive") is the
-contract; `archive.selectors` reads, `archive.services` writes.
+a GIN index on (user, search) serves `websearch_to_tsquery` within one user's entries.
+docs/tools.md ("The archive") is the contract; `archive.selectors` reads, `archive.services`
+writes.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ class ArchiveEntry(models.Model):
             models.UniqueConstraint(fields=["user", "slug"], name="archive_entry_user_slug_unique")
         ]
         indexes = [
-            GinIndex(fields=["search"], name="archive_entry_search_idx"),
-            GinIndex(fields=["tags"], name="archive_entry_tags_idx"),
+            # With the user's id in the GIN (btree_gin): a query reads that user's matches
+            # only, not every user's entries that contain the word.
+            GinIndex(fields=["user", "search"], name="archive_entry_search_idx"),
+            GinIndex(fields=["user", "tags"], name="archive_entry_tags_idx"),
             # Browsing pages on (created_at, id), newest first: a key no edit changes.
             models.Index(
                 fields=["user", "-created_at", "-id"], name="archive_entry_user_created_idx"
