@@ -88,9 +88,12 @@ class ArchiveLink(models.Model):
 class ChatPin(models.Model):
     """An entry pinned to a chat: its body goes into the chat's system prompt, oldest first.
 
-    The chat is named by string: the archive sits below `chats` and never imports it.
+    The chat is named by string: the archive sits below `chats` and never imports it. A chat's
+    delete takes its pins with it in the database.
     """
 
+    # Also ON DELETE CASCADE in the database (migration 0001): chats deletes a chat with
+    # set-based SQL, not Django's collector, and knows nothing of pins.
     chat = models.ForeignKey("chats.Chat", on_delete=models.CASCADE, related_name="pins")
     entry = models.ForeignKey(ArchiveEntry, on_delete=models.CASCADE, related_name="pins")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test import Client
 
 from accounts.models import User
 from accounts.services import guest_upgrade
@@ -246,3 +247,17 @@ def test_the_database_itself_refuses_a_link_to_itself_and_a_duplicate(alice: Use
     for source, target in ((first, first), (first, second)):
         with pytest.raises(IntegrityError), transaction.atomic():
             ArchiveLink.objects.create(source=source, target=target, kind="cites")
+
+
+def test_deleting_a_chat_takes_its_pins_and_keeps_the_entries(
+    alice: User, alice_client: Client
+) -> None:
+    chat = chat_of(alice)
+    note = entry(alice, "Note")
+    chat_pin_add(user_id=alice.id, chat_id=chat.id, entry_id=note.id)
+
+    response = alice_client.post(f"/c/{chat.id}/delete")  # chats' own set-based delete
+
+    assert response.status_code == 302
+    assert not ChatPin.objects.exists()
+    assert ArchiveEntry.objects.get().id == note.id
