@@ -83,3 +83,11 @@ class SendWhileStreaming(SendRefusedError):
     code = "send_while_streaming"
     kind = ErrorKind.CONFLICT
     default_message = "Wait for the answer to finish, or stop it, before sending."
+
+
+class SettingsInvalid(VeroError):
+    """A change to a chat's settings that cannot be used as it is; nothing was changed."""
+
+    code = "settings_invalid"
+    kind = ErrorKind.INVALID
+    default_message = "These chat settings cannot be saved."

@@ -13,6 +13,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from tools.registry import TOOL_GROUPS
+
 REASONING_EFFORTS = [("", "Default"), ("low", "Low"), ("medium", "Medium"), ("high", "High")]
 EDIT_MODES = [("version", "version"), ("in_place", "in place"), ("fork", "fork")]
 MODEL_ID_MAX_LENGTH = 200  # Message.model_id's column
@@ -70,6 +72,14 @@ class SendForm(forms.Form):
     version = tree_version_field()
     reasoning_effort = forms.ChoiceField(choices=REASONING_EFFORTS, required=False)
     pin = PinsField(required=False)
+    # A new chat's tools choice, staged in its composer (`tools_staged`: the person chose; an
+    # empty `tools` then allows no group, whereas nothing staged allows them all).
+    tools = forms.MultipleChoiceField(
+        choices=list(TOOL_GROUPS.items()),
+        required=False,
+        error_messages={"invalid_choice": "Unknown tool group %(value)s."},
+    )
+    tools_staged = forms.BooleanField(required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -37,6 +37,7 @@ from models_registry.selectors import (
 )
 from ratelimit.meters import meters_update_append
 from ratelimit.services import Decision
+from tools.registry import TOOL_GROUPS
 from vero.errors import VeroError, http_status
 from vero.forms import form_first_error
 from vero.http import VeroRequest
@@ -101,9 +102,15 @@ def admitted_response(
 # The conversation
 
 
-def picker_context(user: User | None, selected: str | None = None) -> dict[str, Any]:
+def picker_context(
+    user: User | None, selected: str | None = None, tools: list[str] | None = None
+) -> dict[str, Any]:
+    """The composer's choices: the models, the one selected, the tool groups (`tools`: those the
+    chat allows; None, every group)."""
     options = models_usable_for_user(user=user)
     return {
+        "tool_groups": list(TOOL_GROUPS.items()),
+        "tools_allowed": tools,
         "model_groups": models_grouped_by_creator(options=options),
         "selected_model": selected if selected in {o.id for o in options} else None,
         "default_model": model_default_id(options=options),
@@ -140,7 +147,9 @@ def chat_context(request: VeroRequest, chat: Chat) -> dict[str, Any]:
         "title_awaited": chat_title_awaited(
             chat=chat, messages=[item.message for item in window.shown] if single_turn else []
         ),
-        **picker_context(actor_get(request), chat.settings.get("model")),
+        **picker_context(
+            actor_get(request), chat.settings.get("model"), chat.settings.get("tools")
+        ),
     }
 
 

@@ -1,4 +1,5 @@
-"""Writes on chats: send, retry, stop, create, rename, delete (tombstone), the guest move."""
+"""Writes on chats: send, retry, stop, create, rename, settings (merged), delete (tombstone),
+the guest move."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from django.utils import timezone
 
 from archive.selectors import PinnedMemory
 from archive.services import chat_pins_stage
-from chats.errors import SendChatGone, SendParentGone, SendWhileStreaming
+from chats.errors import (
+    ChatNotFound,
+    SendChatGone,
+    SendParentGone,
+    SendWhileStreaming,
+    SettingsInvalid,
+)
 from chats.models import Branch, Chat, ChatDeletion, Message, TokenUsage
 from chats.structure import chat_structure_load
 from chats.tree_services import (
@@ -34,6 +41,7 @@ from realtime.events import (
     event_payload,
     publish,
 )
+from tools.registry import TOOL_GROUPS
 from vero.lib.db import TransactionNow, instances_insert, instances_insert_sql
 
 TITLE_FALLBACK_LENGTH = 60
@@ -85,6 +93,57 @@ def chat_rename(*, chat: Chat, title: str) -> Chat:
         chat.save(update_fields=["title", "updated_at"])  # stamped by the database (0006)
         publish(user_id=chat.user_id, kind="chat.updated", chat_id=chat.id)
     return chat
+
+
+# The settings a page may change by themselves (a send changes the model and reasoning effort).
+SETTINGS_CHANGEABLE = frozenset({"tools"})
+
+
+def _settings_checked(patch: Any) -> dict[str, Any]:
+    """`patch` if it is a change the chat's settings can take, else SettingsInvalid saying why."""
+    if not isinstance(patch, dict):
+        raise SettingsInvalid("Chat settings are changed with a JSON object.")
+    if not patch:
+        raise SettingsInvalid("Say which chat setting to change.")
+    unknown = sorted(set(patch) - SETTINGS_CHANGEABLE)
+    if unknown:
+        raise SettingsInvalid(
+            f"Unknown chat setting {unknown[0]!r}: only {', '.join(sorted(SETTINGS_CHANGEABLE))} "
+            "can be changed here."
+        )
+    tools = patch["tools"]
+    if not isinstance(tools, list) or not all(isinstance(group, str) for group in tools):
+        raise SettingsInvalid("tools must be a list of tool groups.")
+    strangers = [group for group in tools if group not in TOOL_GROUPS]
+    if strangers:
+        raise SettingsInvalid(
+            f"Unknown tool group {strangers[0]!r}: the groups are {', '.join(TOOL_GROUPS)}."
+        )
+    # In the registry's order, once each: the same choice is always stored the same way.
+    return {"tools": [group for group in TOOL_GROUPS if group in tools]}
+
+
+def chat_settings_update(*, chat_id: uuid.UUID, user_id: uuid.UUID, patch: Any) -> dict[str, Any]:
+    """Merge `patch` into the chat's settings and return them as they are now.
+
+    The merge happens in SQL (`settings = settings || patch`), never by writing the whole
+    object read earlier: two tabs changing different settings at once both win. A patch that
+    is not a known change raises SettingsInvalid, a chat that is not the user's ChatNotFound;
+    either way nothing changed.
+    """
+    checked = _settings_checked(patch)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE chats_chat SET settings = settings || %s::jsonb "
+                "WHERE id = %s AND user_id = %s RETURNING settings",
+                [orjson.dumps(checked).decode(), chat_id, user_id],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise ChatNotFound()
+        publish(user_id=user_id, kind="chat.updated", chat_id=chat_id)
+    return _settings_read(row[0])
 
 
 def chat_delete(*, chat: Chat) -> None:
@@ -144,19 +203,21 @@ WHERE p.id = %(parent)s AND p.chat_id = %(chat)s
 """
 
 # The rest of a send after its two messages are inserted, in one statement: the parent now
-# shows the new question, the chat remembers the model and has a new tree version, and the
-# event is queued.
+# shows the new question, the chat remembers the model (merged into its settings: another
+# tab's change to another setting stays) and has a new tree version, and the event is queued.
 _SEND_FINISH_SQL = f"""
 WITH parent AS (
     UPDATE chats_message SET selected_child_index = %(index)s
     WHERE id = %(parent)s AND selected_child_index IS DISTINCT FROM %(index)s
 ), chat AS (
     UPDATE chats_chat
-    SET settings = %(settings)s::jsonb, updated_at = now(), tree_version = tree_version + 1
+    SET settings = settings || %(settings)s::jsonb, updated_at = now(),
+        tree_version = tree_version + 1
     WHERE id = %(chat)s
-    RETURNING tree_version, updated_at
+    RETURNING tree_version, updated_at, settings
 )
-SELECT (SELECT tree_version FROM chat), (SELECT updated_at FROM chat), {NOTIFY_SQL}
+SELECT (SELECT tree_version FROM chat), (SELECT updated_at FROM chat),
+       (SELECT settings FROM chat), {NOTIFY_SQL}
 """  # noqa: S608  (NOTIFY_SQL is a constant)
 
 
@@ -189,6 +250,7 @@ def message_send(
     reasoning_effort: str | None = None,
     seen_version: int | None = None,
     pin_entry_ids: Sequence[uuid.UUID] = (),
+    tools: list[str] | None = None,
 ) -> Turn:
     """Save the user's message and a `streaming` answer placeholder in one transaction.
 
@@ -200,16 +262,20 @@ def message_send(
     state, one insert of both messages, and one statement for the parent's selection, the
     chat and the event. Any other send (a stale page, a parent inside a branch) takes the
     general path, which also selects the whole route to the new turn, so it is shown.
+
+    The chat's settings are merged with what the send changes (the model, the reasoning
+    effort), never overwritten: another tab's change to another setting meanwhile stays.
+    `tools` (the groups a new chat allows, as its composer staged them) is taken for a new chat
+    only; an existing chat's tools change through `chat_settings_update`.
     """
     parts = [{"type": "text", "text": text}]
-    settings = _settings_with(
-        {} if chat is None else chat.settings, model_id=model_id, reasoning_effort=reasoning_effort
-    )
+    changed = _settings_sent(model_id=model_id, reasoning_effort=reasoning_effort)
+    staged = {} if tools is None or chat is not None else _settings_checked({"tools": tools})
     with transaction.atomic():
         if chat is None:
             turn = _send_new_chat(
-                user_id=user_id, title=title_fallback(text), settings=settings, parts=parts,
-                model_id=model_id,
+                user_id=user_id, title=title_fallback(text), settings={**changed, **staged},
+                parts=parts, model_id=model_id,
             )  # fmt: skip
             # The pins staged on the new chat's page; their statement also reads the memory.
             pinned = chat_pins_stage(
@@ -217,22 +283,23 @@ def message_send(
                 limit=django_settings.PINNED_MEMORY_CHAR_LIMIT,
             )  # fmt: skip
             return dataclasses.replace(turn, pinned=pinned)
-        chat.settings = settings
         parent_id, current = _send_parent(chat=chat, parent_id=parent_id, seen_version=seen_version)
         if parent_id is None:  # an empty chat (its messages were deleted): start it again
             return _send_appending(
-                chat=chat, user_id=user_id, parent_id=None, parts=parts, model_id=model_id
-            )
+                chat=chat, user_id=user_id, parent_id=None, parts=parts, model_id=model_id,
+                settings=changed,
+            )  # fmt: skip
         state = _parent_state(chat=chat, parent_id=parent_id)
         if state.status == Message.Status.STREAMING:
             raise SendWhileStreaming()
         if state.has_successor or not current:
             return _send_appending(
-                chat=chat, user_id=user_id, parent_id=parent_id, parts=parts, model_id=model_id
-            )
+                chat=chat, user_id=user_id, parent_id=parent_id, parts=parts, model_id=model_id,
+                settings=changed,
+            )  # fmt: skip
         return _send_continuing(
             chat=chat, user_id=user_id, parent_id=parent_id, state=state, parts=parts,
-            model_id=model_id,
+            model_id=model_id, settings=changed,
         )  # fmt: skip
 
 
@@ -260,8 +327,10 @@ def _send_continuing(
     state: _ParentState,
     parts: list[dict[str, Any]],
     model_id: str,
+    settings: dict[str, Any],
 ) -> Turn:
-    """The common send: both messages continue the parent's branch, in two statements."""
+    """The common send: both messages continue the parent's branch, in two statements.
+    `settings`: what the send changes in the chat's settings (merged)."""
     now = timezone.now()
     question, answer = _turn_messages(
         chat=chat, branch_id=state.branch_id, seq=state.seq + 1, parent_id=parent_id,
@@ -275,7 +344,7 @@ def _send_continuing(
                 # The new question is the parent's newest child: after every fork.
                 "index": state.forks,
                 "parent": parent_id,
-                "settings": orjson.dumps(chat.settings).decode(),
+                "settings": orjson.dumps(settings).decode(),
                 "chat": chat.id,
                 "channel": CHANNEL,
                 "payload": event_payload(
@@ -284,7 +353,8 @@ def _send_continuing(
                 ),
             },
         )  # fmt: skip
-        chat.tree_version, chat.updated_at, _ = cursor.fetchone()
+        chat.tree_version, chat.updated_at, merged, _ = cursor.fetchone()
+    chat.settings = _settings_read(merged)
     return Turn(chat=chat, question=question, answer=answer, chat_created=False)
 
 
@@ -353,14 +423,18 @@ def _send_new_chat(
     return Turn(chat=chat, question=question, answer=answer, chat_created=True)
 
 
-def _settings_with(
-    settings: dict[str, Any], *, model_id: str, reasoning_effort: str | None
-) -> dict[str, Any]:
-    """The chat's settings remembering the model (and reasoning effort) of this send."""
-    updated = {**settings, "model": model_id}
+def _settings_read(value: Any) -> dict[str, Any]:
+    """Settings as a raw cursor returns them (psycopg loads jsonb; text when it does not)."""
+    loaded = orjson.loads(value) if isinstance(value, str | bytes) else value
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _settings_sent(*, model_id: str, reasoning_effort: str | None) -> dict[str, Any]:
+    """The settings a send changes: the model (and reasoning effort) the chat remembers."""
+    changed: dict[str, Any] = {"model": model_id}
     if reasoning_effort:
-        updated["reasoning_effort"] = reasoning_effort
-    return updated
+        changed["reasoning_effort"] = reasoning_effort
+    return changed
 
 
 def _send_appending(
@@ -370,6 +444,7 @@ def _send_appending(
     parent_id: uuid.UUID | None,
     parts: list[dict[str, Any]],
     model_id: str,
+    settings: dict[str, Any],
 ) -> Turn:
     """The general path, under the chat's lock, through `message_append`: a question that
     starts a new root (no parent), a new branch (under a message whose branch goes on), or
@@ -385,12 +460,13 @@ def _send_appending(
         route_select_locked(chat=chat, message=answer)
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE chats_chat SET settings = %s::jsonb, root_message_index = %s, "
+            "UPDATE chats_chat SET settings = settings || %s::jsonb, root_message_index = %s, "
             "updated_at = now(), tree_version = tree_version + 1 WHERE id = %s "
-            "RETURNING tree_version, updated_at",
-            [orjson.dumps(chat.settings).decode(), chat.root_message_index, chat.id],
+            "RETURNING tree_version, updated_at, settings",
+            [orjson.dumps(settings).decode(), chat.root_message_index, chat.id],
         )
-        chat.tree_version, chat.updated_at = cursor.fetchone()
+        chat.tree_version, chat.updated_at, merged = cursor.fetchone()
+    chat.settings = _settings_read(merged)
     publish(
         user_id=user_id,
         kind="message.created",

@@ -184,7 +184,8 @@ def _idle_check(chat: Chat) -> None:
 @dataclass(frozen=True)
 class Outgoing:
     """A message as the composer sends it: its text and model, the message it answers (None:
-    the end of the shown route), the reasoning effort, and the tree version the page showed."""
+    the end of the shown route), the reasoning effort, the tree version the page showed, and
+    for a new chat the tool groups its composer staged."""
 
     text: str
     model_id: str
@@ -193,6 +194,7 @@ class Outgoing:
     seen_version: int | None = None
     # Archive entries staged on a new chat's page, pinned by the send that creates the chat.
     pin_entry_ids: tuple[uuid.UUID, ...] = ()
+    tools: list[str] | None = None  # a new chat's tool groups (None: all)
 
 
 def turn_send(

@@ -9,6 +9,7 @@ urlpatterns = [
     path("c/<uuid:chat_id>/", views.chat_detail, name="chat_detail"),
     path("c/<uuid:chat_id>/send", views.message_send_view, name="chat_send"),
     path("c/<uuid:chat_id>/title", views.chat_title_view, name="chat_title"),
+    path("c/<uuid:chat_id>/settings", views.chat_settings_view, name="chat_settings"),
     path("c/<uuid:chat_id>/rename", views.chat_rename_view, name="chat_rename"),
     path("c/<uuid:chat_id>/delete", views.chat_delete_view, name="chat_delete"),
     path("c/<uuid:chat_id>/m/<uuid:message_id>/", views.message_detail, name="message_detail"),

@@ -1,13 +1,15 @@
 """Chat pages and their htmx partials: new chat, a chat, its messages, sending, stop, retry,
-rename, delete. Each view reads the request, calls one service or selector and renders; the
-flows are in `chats.turn_services`, the shared responses in `chats.responses`."""
+rename, delete, the chat's settings (JSON). Each view reads the request, calls one service or
+selector and renders; the flows are in `chats.turn_services`, the shared responses in
+`chats.responses`."""
 
 from __future__ import annotations
 
 import uuid
 
+import orjson
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -34,9 +36,13 @@ from chats.selectors import (
     chat_window,
     message_get_for_chat,
 )
-from chats.services import Turn, chat_delete, chat_rename
+from chats.services import Turn, chat_delete, chat_rename, chat_settings_update
 from chats.turn_services import Outgoing, answer_retry, answer_stop, turn_send
+from vero.errors import VeroError, http_status
 from vero.http import VeroRequest
+
+# A settings change is one small JSON object (`{"tools": [...]}`).
+SETTINGS_BODY_MAX_BYTES = 4096
 
 
 @require_GET
@@ -88,12 +94,15 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
     form = SendForm(request.POST)
     if not form.is_valid():
         return form_error_response(request, form)
+    # A new chat's composer stages its tools choice; an existing chat saved it already.
+    staged = chat is None and form.cleaned_data["tools_staged"]
     outgoing = Outgoing(
         text=form.cleaned_data["text"], model_id=form.cleaned_data["model"],
         parent_id=form.cleaned_data["parent"],
         reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
         seen_version=form.cleaned_data["version"],
         pin_entry_ids=form.cleaned_data["pin"] if chat_id is None else (),
+        tools=form.cleaned_data["tools"] if staged else None,
     )  # fmt: skip
     sent = turn_send(
         actor=actor_get(request), actor_ensure=lambda: actor_ensure(request), chat=chat,
@@ -165,6 +174,23 @@ def chat_rename_view(request: VeroRequest, chat_id: uuid.UUID) -> HttpResponse:
     response = render(request, "chats/chat.html#chat-title-update", {"chat": chat})
     response["HX-Trigger"] = "chats-changed"
     return response
+
+
+@require_POST
+def chat_settings_view(request: VeroRequest, chat_id: uuid.UUID) -> JsonResponse:
+    """Merge a change (a JSON object, e.g. `{"tools": ["code"]}`) into the chat's settings;
+    answer the settings as they are now, or 400 and the reason (nothing changed)."""
+    chat = chat_get_for_request(request, chat_id=chat_id)  # someone else's chat: 404
+    if len(request.body) > SETTINGS_BODY_MAX_BYTES:
+        return JsonResponse({"error": "This change is too large."}, status=400)
+    try:
+        patch = orjson.loads(request.body)
+        changed = chat_settings_update(chat_id=chat.id, user_id=chat.user_id, patch=patch)
+    except orjson.JSONDecodeError:
+        return JsonResponse({"error": "The change must be a JSON object."}, status=400)
+    except VeroError as error:
+        return JsonResponse({"error": error.message}, status=http_status(error))
+    return JsonResponse({"settings": changed})
 
 
 @require_GET

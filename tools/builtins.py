@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 from django.conf import settings
 
+from tools.code import RUN_CODE_TOOL
 from tools.registry import StaticSource, Tool, ToolContext, ToolError
 
 WEATHER_TIMEOUT_SECONDS = 10.0
@@ -150,5 +151,4 @@ WEATHER_TOOL = Tool(
     timeout_seconds=WEATHER_TIMEOUT_SECONDS * 2 + 1,
 )
 
-# `run_code` joins this source from `tools.code` (the sandbox), registered in ToolsConfig.
-builtin_source = StaticSource(name="builtin", static_tools=(WEATHER_TOOL,))
+builtin_source = StaticSource(name="builtin", static_tools=(WEATHER_TOOL, RUN_CODE_TOOL))
