@@ -16,14 +16,20 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
+from archive.selectors import PinnedMemory, pinned_memory
 from chats.models import Chat, Message
 from chats.parts import parts_messages
 from chats.structure import ROUTE_BRANCHES_CTE
 from models_registry.calls import ENGINE_LITELLM, CallTarget, parts_text
 
 
-def system_prompt(*, user: User) -> str | None:
-    """The system message that personalises answers from the user's preferences, or None."""
+def system_prompt(*, user: User, chat: Chat, pinned: PinnedMemory | None = None) -> str | None:
+    """The system message: the user's preferences, then the chat's pinned memory; or None.
+
+    `pinned` is the chat's pinned memory when the caller has it already (the send that created
+    the chat read it as it pinned the staged entries); otherwise it is read here, in one
+    statement (`archive.selectors.pinned_memory`).
+    """
     lines = []
     if user.name:
         lines.append(f"The user's name is {user.name}.")
@@ -31,7 +37,9 @@ def system_prompt(*, user: User) -> str | None:
         lines.append(f"The user's occupation: {user.occupation}.")
     if user.custom_instructions:
         lines.append(f"The user's instructions for you:\n{user.custom_instructions}")
-    return "\n".join(lines) or None
+    memory = pinned.text if pinned is not None else pinned_memory(chat_id=chat.id)
+    preferences = "\n".join(lines)
+    return "\n\n".join(section for section in (preferences, memory) if section) or None
 
 
 # The route to an answer, newest first: the answer's branch up to it, then each ancestor

@@ -7,6 +7,7 @@ so an edit obeys the same limits as a send.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -44,11 +45,33 @@ def tree_version_field() -> forms.IntegerField:
     return forms.IntegerField(required=False, min_value=0)
 
 
+class PinsField(forms.Field):
+    """Archive entries staged on a new chat's page: their ids, each once (others' are ignored
+    by the send; an id that is not one refuses the send)."""
+
+    widget = forms.MultipleHiddenInput
+    limit = 50
+
+    def to_python(self, value: Any) -> tuple[uuid.UUID, ...]:
+        ids: list[uuid.UUID] = []
+        for item in value or []:
+            try:
+                entry_id = uuid.UUID(str(item))
+            except ValueError as error:
+                raise forms.ValidationError("A pinned entry is not valid.") from error
+            if entry_id not in ids:
+                ids.append(entry_id)
+        if len(ids) > self.limit:
+            raise forms.ValidationError(f"Pin at most {self.limit} entries.")
+        return tuple(ids)
+
+
 class SendForm(forms.Form):
     model = _model_field(required=True)
     parent = forms.UUIDField(required=False)
     version = tree_version_field()
     reasoning_effort = forms.ChoiceField(choices=REASONING_EFFORTS, required=False)
+    pin = PinsField(required=False)
     # A new chat's tools choice, staged in its composer (`tools_staged`: the person chose; an
     # empty `tools` then allows no group, whereas nothing staged allows them all).
     tools = forms.MultipleChoiceField(

@@ -3,16 +3,21 @@ the guest move."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
+from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from archive.selectors import PinnedMemory
+from archive.services import chat_pins_stage
 from chats.errors import (
     ChatNotFound,
     SendChatGone,
@@ -182,6 +187,8 @@ class Turn:
     # The turn does not simply follow what the sender's page showed (another tab changed the
     # chat, or the question starts a new branch): the page must show the chat again.
     reshow: bool = False
+    # The chat's pinned memory, when the send read it (a new chat's staged pins); None: unread.
+    pinned: PinnedMemory | None = None
 
 
 # What a send needs to know of the parent, read after the chat's lock was taken (in its own
@@ -242,6 +249,7 @@ def message_send(
     parent_id: uuid.UUID | None = None,
     reasoning_effort: str | None = None,
     seen_version: int | None = None,
+    pin_entry_ids: Sequence[uuid.UUID] = (),
     tools: list[str] | None = None,
 ) -> Turn:
     """Save the user's message and a `streaming` answer placeholder in one transaction.
@@ -265,10 +273,16 @@ def message_send(
     staged = {} if tools is None or chat is not None else _settings_checked({"tools": tools})
     with transaction.atomic():
         if chat is None:
-            return _send_new_chat(
+            turn = _send_new_chat(
                 user_id=user_id, title=title_fallback(text), settings={**changed, **staged},
                 parts=parts, model_id=model_id,
             )  # fmt: skip
+            # The pins staged on the new chat's page; their statement also reads the memory.
+            pinned = chat_pins_stage(
+                user_id=user_id, chat_id=turn.chat.id, entry_ids=pin_entry_ids,
+                limit=django_settings.PINNED_MEMORY_CHAR_LIMIT,
+            )  # fmt: skip
+            return dataclasses.replace(turn, pinned=pinned)
         parent_id, current = _send_parent(chat=chat, parent_id=parent_id, seen_version=seen_version)
         if parent_id is None:  # an empty chat (its messages were deleted): start it again
             return _send_appending(

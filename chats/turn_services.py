@@ -19,6 +19,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from accounts.models import User
+from archive.selectors import PinnedMemory
 from chats.context_selectors import context_build, system_prompt
 from chats.delete_services import (
     DeleteOutcome,
@@ -138,16 +139,17 @@ def answer_start(
     target: CallTarget,
     reasoning_effort: str | None = None,
     with_title: bool = False,
+    pinned: PinnedMemory | None = None,
 ) -> None:
     """Start generating into a `streaming` placeholder that was just saved.
 
     The model's input is read here, on the caller's connection, so the generation task calls
-    the provider at once.
+    the provider at once. `pinned`: the chat's pinned memory, when the send already read it.
     """
     max_tokens = _max_tokens(user, target)
     messages = context_build(
         answer_id=answer.id, chat_id=chat.id, target=target, max_tokens=max_tokens,
-        system=system_prompt(user=user),
+        system=system_prompt(user=user, chat=chat, pinned=pinned),
     )  # fmt: skip
     generation_start(
         GenerationPlan(
@@ -190,6 +192,8 @@ class Outgoing:
     parent_id: uuid.UUID | None = None
     reasoning_effort: str | None = None
     seen_version: int | None = None
+    # Archive entries staged on a new chat's page, pinned by the send that creates the chat.
+    pin_entry_ids: tuple[uuid.UUID, ...] = ()
     tools: list[str] | None = None  # a new chat's tool groups (None: all)
 
 
@@ -208,6 +212,7 @@ def turn_send(
     answer_start(
         user=user, chat=turn.chat, answer=turn.answer, target=target,
         reasoning_effort=outgoing.reasoning_effort, with_title=turn.chat_created,
+        pinned=turn.pinned,
     )  # fmt: skip
     return SentTurn(turn=turn, decision=admission.decision)
 

@@ -101,6 +101,7 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
         parent_id=form.cleaned_data["parent"],
         reasoning_effort=form.cleaned_data["reasoning_effort"] or None,
         seen_version=form.cleaned_data["version"],
+        pin_entry_ids=form.cleaned_data["pin"] if chat_id is None else (),
         tools=form.cleaned_data["tools"] if staged else None,
     )  # fmt: skip
     sent = turn_send(

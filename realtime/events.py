@@ -34,6 +34,8 @@ EventKind = Literal[
     "message.created",
     "message.updated",
     "tree.changed",
+    "archive.updated",
+    "archive.deleted",
 ]
 
 
@@ -89,6 +91,29 @@ class TreeChangedEvent(_ChatEvent, total=False):
     message: str
 
 
+class _UserEventBase(TypedDict):
+    user: str
+    kind: EventKind
+
+
+class _UserEvent(_UserEventBase, total=False):
+    # As in chat events: the tab that caused the write, and the version PostgreSQL adds.
+    origin: str
+    at: str
+
+
+class ArchiveUpdatedEvent(_UserEvent):
+    """An archive entry was created or changed (its text, tags or links)."""
+
+    entry: str
+
+
+class ArchiveDeletedEvent(_UserEvent):
+    """An archive entry is gone, with its links and pins."""
+
+    entry: str
+
+
 EVENT_SCHEMAS: dict[str, type[Mapping[str, object]]] = {
     "chat.created": ChatCreatedEvent,
     "chat.updated": ChatUpdatedEvent,
@@ -96,6 +121,8 @@ EVENT_SCHEMAS: dict[str, type[Mapping[str, object]]] = {
     "message.created": MessageCreatedEvent,
     "message.updated": MessageUpdatedEvent,
     "tree.changed": TreeChangedEvent,
+    "archive.updated": ArchiveUpdatedEvent,
+    "archive.deleted": ArchiveDeletedEvent,
 }
 
 
@@ -150,6 +177,7 @@ def event_payload(
     kind: EventKind,
     chat_id: uuid.UUID | None = None,
     message_id: uuid.UUID | None = None,
+    entry_id: uuid.UUID | None = None,
 ) -> str:
     """The NOTIFY payload of one event (for a writer that folds `pg_notify` into a statement)."""
     payload: dict[str, str] = {"user": str(user_id), "kind": kind}
@@ -157,6 +185,8 @@ def event_payload(
         payload["chat"] = str(chat_id)
     if message_id is not None:
         payload["message"] = str(message_id)
+    if entry_id is not None:
+        payload["entry"] = str(entry_id)
     origin = origin_get()
     if origin is not None:
         payload["origin"] = origin
@@ -170,8 +200,11 @@ def publish(
     kind: EventKind,
     chat_id: uuid.UUID | None = None,
     message_id: uuid.UUID | None = None,
+    entry_id: uuid.UUID | None = None,
 ) -> None:
     """Queue one event for the user's open tabs; PostgreSQL delivers it when the write commits."""
-    payload = event_payload(user_id=user_id, kind=kind, chat_id=chat_id, message_id=message_id)
+    payload = event_payload(
+        user_id=user_id, kind=kind, chat_id=chat_id, message_id=message_id, entry_id=entry_id
+    )
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {NOTIFY_SQL}", {"channel": CHANNEL, "payload": payload})

@@ -20,5 +20,6 @@ urlpatterns = [
     path("", include("models_registry.urls")),
     path("", include("chats.urls")),
     path("", include("byok.urls")),
+    path("", include("archive.urls")),
     path("", include("realtime.urls")),
 ]

@@ -35,7 +35,7 @@ def _context(answer: Message, *, context_window: int | None = None) -> list[dict
     )
     return context_build(
         answer_id=answer.id, chat_id=answer.chat_id, target=target, max_tokens=100,
-        system=system_prompt(user=answer.chat.user),
+        system=system_prompt(user=answer.chat.user, chat=answer.chat),
     )  # fmt: skip
 
 

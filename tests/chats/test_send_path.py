@@ -80,7 +80,8 @@ def test_a_send_makes_the_same_few_statements_in_a_short_and_a_long_chat(
         counts.append(len(captured.captured_queries))
     assert counts[0] == counts[1]
     # user, chat, rate limit, BEGIN, the lock, the parent's state, one insert, one update with
-    # the event, COMMIT, the model's context; a session read for a logged-in user.
+    # the event, COMMIT, the model's context, the pinned memory; a session read for a logged-in
+    # user.
     assert counts[0] <= 12
 
 
@@ -107,9 +108,10 @@ def test_a_new_chats_send_writes_it_in_one_statement_and_makes_fewer_than_a_foll
     statements = [" ".join(query["sql"].split()) for query in new_chat.captured_queries]
     # session, user, rate limit, BEGIN, the chat with its branch, both messages and the event,
     # COMMIT, the model's context. A follow-up reads the chat, locks it in its own statement,
-    # reads the parent and writes in two statements.
+    # reads the parent, writes in two statements and reads the chat's pinned memory (a new
+    # chat without staged pins has none, known without a statement).
     assert len(statements) == 7
-    assert len(statements) == len(follow_up.captured_queries) - 4
+    assert len(statements) == len(follow_up.captured_queries) - 5
     write = statements[statements.index("BEGIN") + 1 : statements.index("COMMIT")]
     assert len(write) == 1
     for table in ("chats_chat", "chats_branch", "chats_message"):

@@ -17,6 +17,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import User
+from archive.services import entry_create, entry_delete
 from chats.delete_services import message_delete_single
 from chats.fork_services import chat_fork
 from chats.models import Chat, Message
@@ -211,6 +212,19 @@ def test_a_selection_and_a_delete_are_announced_as_tree_changes(chat: Chat) -> N
     assert events == [
         event("tree.changed", user=chat.user_id, chat=chat.id, message=question.id),
         event("tree.changed", user=chat.user_id, chat=chat.id),
+    ]
+
+
+@publishes("archive.updated", "archive.deleted")
+def test_an_archive_entrys_writes_are_announced_with_its_id(alice: User) -> None:
+    with events_listen() as listener:
+        entry = entry_create(user_id=alice.id, title="Note")
+        entry_delete(entry=entry)
+        events = received(listener)
+
+    assert events == [
+        {"user": str(alice.id), "kind": kind, "entry": str(entry.id)}
+        for kind in ("archive.updated", "archive.deleted")
     ]
 
 
