@@ -333,6 +333,24 @@ def chat_pins_stage(
     return PinnedMemory(text=memory_text(rows, limit=limit))
 
 
+# A fork starts with its source's pins, oldest first as there (both chats are one user's).
+_PINS_COPY_SQL = """
+INSERT INTO archive_chatpin (chat_id, entry_id, created_at)
+SELECT %(to)s, entry_id, created_at FROM archive_chatpin
+WHERE chat_id = %(from)s
+ORDER BY created_at, id
+ON CONFLICT DO NOTHING
+"""
+
+
+def chat_pins_copy(*, from_chat_id: uuid.UUID, to_chat_id: uuid.UUID) -> int:
+    """Pin to a fork what its source chat pins (call inside the fork's transaction, which
+    announces the new chat); return how many."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PINS_COPY_SQL, {"from": from_chat_id, "to": to_chat_id})
+        return cursor.rowcount
+
+
 # ---------------------------------------------------------------------------------------------
 # The guest's move
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from archive.services import chat_pins_copy
 from chats.models import Branch, Chat, Message
 from chats.structure import message_route
 from chats.tree_services import message_append, message_lock, next_branch_paths
@@ -75,8 +76,7 @@ def chat_fork(
                 source=source, fork=fork, parent=last, edited=current, parts=parts,
                 model_id=model_id,
             )  # fmt: skip
-        # Hook for the archive issue: copy the source chat's pins (ChatPin rows) to `fork` here,
-        # in this transaction, once pins exist.
+        chat_pins_copy(from_chat_id=source.id, to_chat_id=fork.id)
         publish(user_id=fork.user_id, kind="chat.created", chat_id=fork.id)
     return ChatFork(chat=fork, message=last, answer=answer)
 

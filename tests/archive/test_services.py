@@ -261,3 +261,20 @@ def test_deleting_a_chat_takes_its_pins_and_keeps_the_entries(
     assert response.status_code == 302
     assert not ChatPin.objects.exists()
     assert ArchiveEntry.objects.get().id == note.id
+
+
+def test_a_fork_starts_with_its_source_chats_pins_in_their_order(alice: User) -> None:
+    from chats.fork_services import chat_fork
+    from tests.chats.branching_support import conversation
+
+    chat = chat_of(alice)
+    question, _answer = conversation(chat, "Plan the trip", "Sure")
+    older, newer = entry(alice, "Budget", "800 EUR"), entry(alice, "Dates", "May")
+    chat_pin_add(user_id=alice.id, chat_id=chat.id, entry_id=newer.id)
+    chat_pin_add(user_id=alice.id, chat_id=chat.id, entry_id=older.id)
+
+    fork = chat_fork(chat=chat, message=question).chat
+
+    pinned = list(ChatPin.objects.filter(chat=fork).order_by("created_at", "id"))
+    assert [pin.entry_id for pin in pinned] == [newer.id, older.id]
+    assert ChatPin.objects.filter(chat=chat).count() == 2
