@@ -162,6 +162,12 @@ def _rename(world: World) -> None:
     services.chat_rename(chat=world.chat, title="Renamed")
 
 
+def _settings(world: World) -> None:
+    services.chat_settings_update(
+        chat_id=world.chat.id, user_id=world.user.id, patch={"tools": ["weather"]}
+    )
+
+
 def _edit_assistant(world: World) -> uuid.UUID:
     return version_services.message_edit_assistant(
         chat=world.chat, message=world.messages[3], text="a2 edited"
@@ -178,6 +184,7 @@ CASES: dict[str, tuple[Callable[[World], uuid.UUID | None], str]] = {
     "services.message_send": (_send, "message.created"),
     "services.message_send (a new branch)": (_send_new_branch, "message.created"),
     "services.chat_rename": (_rename, "chat.updated"),
+    "services.chat_settings_update": (_settings, "chat.updated"),
     "services.message_stop_orphan": (_stop_orphan, "message.updated"),
     "answer_services.answer_finish": (_finish, "message.updated"),
     "answer_services.chat_title_generated_save": (_title, "chat.updated"),
