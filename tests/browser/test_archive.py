@@ -103,3 +103,28 @@ def test_an_entry_the_model_writes_with_write_archive_appears_on_the_archive_pag
     expect(listed).to_be_visible()
     listed.click()
     expect(page.get_by_text("Dr. Rossi, Tuesdays.")).to_be_visible()
+
+
+def test_a_pin_the_model_adds_with_manage_chat_pins_shows_in_the_header_without_a_reload(
+    page: Page, fake_model: str, fake_llm: FakeProvider
+) -> None:
+    provider_key_set(provider=Provider.objects.get(slug="fake-provider"), api_key="sk-test")
+    Model.objects.filter(id=fake_model).update(supports_tools=True)
+    _write_entry(page, "Garden", "Tomatoes on the south wall.")
+    fake_llm.enqueue(Script(text="Hello."), Script(text="Greeting"))
+    _open_new_chat(page, fake_model)
+    _send(page, "Hello")
+    expect(_last_answer(page)).to_have_class(COMPLETE)
+    summary = page.locator("#chat-pins .pin-summary")
+    expect(summary).to_have_text("Pins")
+
+    pin = {"action": "pin", "slug": "garden"}
+    fake_llm.enqueue(
+        Script(tool_calls=[ToolCall(name="manage_chat_pins", arguments=pin)]),
+        Script(text="Pinned your garden notes."),
+    )
+    _send(page, "Keep my garden notes in mind here.")
+    expect(page.get_by_text("Pinned your garden notes.")).to_be_visible()
+
+    expect(summary).to_have_text("Pins · 1")
+    assert ChatPin.objects.count() == 1
