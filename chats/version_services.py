@@ -56,18 +56,19 @@ class UserEdit:
 def parts_with_text(parts: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
     """Return `parts` with their text replaced by `text`; files, tool calls etc. are kept.
 
-    The new text takes the place of the first text part, so it stays where the reader saw it.
+    The new text takes the place of the last text part: in an answer that called tools, the
+    text after the calls is the answer the reader saw, and the edit stays the answer to them
+    (the calls and their results keep their order before it).
     """
+    last = max((i for i, part in enumerate(parts) if part.get("type") == "text"), default=None)
     replaced: list[dict[str, Any]] = []
-    placed = False
-    for part in parts:
+    for index, part in enumerate(parts):
         if part.get("type") == "text":
-            if not placed:
+            if index == last:
                 replaced.append({"type": "text", "text": text})
-                placed = True
             continue
         replaced.append(dict(part))
-    if not placed:
+    if last is None:
         replaced.append({"type": "text", "text": text})
     return replaced
 

@@ -115,3 +115,24 @@ def test_a_call_left_without_a_result_replays_with_a_not_run_error() -> None:
 
     assert [message["role"] for message in messages] == ["assistant", "tool", "tool"]
     assert all('"not_run"' in message["content"] for message in messages[1:])
+
+
+def test_an_edited_answer_that_called_tools_keeps_its_calls_before_the_new_text() -> None:
+    from chats.version_services import parts_with_text
+
+    answer = [
+        {"type": "text", "text": "Let me add."},
+        {"type": "tool-call", "step": 1, "index": 0, "id": "c1", "name": "add",
+         "arguments": '{"a":2,"b":3}', "status": "complete"},
+        {"type": "tool-result", "step": 1, "id": "c1", "name": "add", "result": 5,
+         "is_error": False},
+        {"type": "text", "text": "The sum is 5.", "html": "<p>The sum is 5.</p>"},
+    ]  # fmt: skip
+
+    edited = parts_with_text(answer, "It is five.")
+
+    assert [part["type"] for part in edited] == ["tool-call", "tool-result", "text"]
+    assert edited[-1] == {"type": "text", "text": "It is five."}
+    replay = parts_messages(edited, with_state=False)
+    assert [message["role"] for message in replay] == ["assistant", "tool", "assistant"]
+    assert replay[-1] == {"role": "assistant", "content": "It is five."}
