@@ -120,7 +120,7 @@ def test_a_call_left_without_a_result_replays_with_a_not_run_error() -> None:
 def test_an_edited_answer_that_called_tools_keeps_its_calls_before_the_new_text() -> None:
     from chats.version_services import parts_with_text
 
-    answer = [
+    answer: list[dict[str, Any]] = [
         {"type": "text", "text": "Let me add."},
         {"type": "tool-call", "step": 1, "index": 0, "id": "c1", "name": "add",
          "arguments": '{"a":2,"b":3}', "status": "complete"},
