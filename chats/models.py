@@ -157,6 +157,76 @@ class Message(models.Model):
         )
 
 
+def attachment_path(instance: Attachment, filename: str) -> str:
+    """Where an attachment's bytes live: by owner and content, never by the name given."""
+    return f"attachments/{instance.owner_id}/{instance.sha256[:2]}/{instance.sha256}"
+
+
+class Attachment(models.Model):
+    """A file a user uploaded, stored once per owner and content (docs/attachments.md).
+
+    Never at a public URL: `chats.attachment_views` streams it to its owner. A message refers
+    to it from its parts (`{"type": "file", "attachment_id", ...}`) and through a
+    `MessageAttachment` row; an attachment that no message refers to is removed a day after
+    its upload (`ATTACHMENT_UNSENT_HOURS`), and at once when its last message is deleted
+    (`first_sent_at` tells the two apart).
+    """
+
+    class Kind(models.TextChoices):
+        IMAGE = "image"
+        DOCUMENT = "file"  # the registry's modality name for documents
+        AUDIO = "audio"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments"
+    )
+    sha256 = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    content_type = models.CharField(max_length=100)  # sniffed from the bytes, never the name
+    size = models.BigIntegerField()
+    name = models.CharField(max_length=255)  # sanitised; for display and downloads only
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    # What the context budget counts: pixels for images, pages for documents, seconds of audio.
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    pages = models.PositiveIntegerField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when a message first refers to it: once sent, it goes as soon as no message refers to
+    # it any more; never sent, it waits ATTACHMENT_UNSENT_HOURS (it may be in a composer).
+    first_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "sha256"], name="attachment_owner_sha_unique")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="attachment_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.content_type}, {self.size} bytes)"
+
+
+class MessageAttachment(models.Model):
+    """A message refers to an attachment (its parts say how; this row makes cleanup a query)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    attachment = models.ForeignKey(
+        Attachment, on_delete=models.CASCADE, related_name="message_links"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "attachment"], name="message_attachment_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["attachment"], name="message_attachment_att_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} -> {self.attachment_id}"
+
+
 class ChatDeletion(models.Model):
     """A tombstone, so other devices' caches learn a chat is gone; pruned after retention."""
 

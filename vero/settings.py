@@ -362,6 +362,16 @@ WEATHER_API_BASE: str = env.str("WEATHER_API_BASE", default="https://api.open-me
 WEATHER_GEOCODING_BASE: str = env.str(
     "WEATHER_GEOCODING_BASE", default="https://geocoding-api.open-meteo.com"
 )
+# Attachments (docs/attachments.md): sizes, quotas, cleanup, image decoding.
+ATTACHMENT_MAX_BYTES: int = env.int("ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
+ATTACHMENT_MESSAGE_MAX_BYTES: int = env.int(
+    "ATTACHMENT_MESSAGE_MAX_BYTES", default=50 * 1024 * 1024
+)
+ATTACHMENTS_PER_MESSAGE: int = env.int("ATTACHMENTS_PER_MESSAGE", default=10)
+GUEST_STORAGE_QUOTA_BYTES: int = env.int("GUEST_STORAGE_QUOTA_BYTES", default=50 * 1024 * 1024)
+USER_STORAGE_QUOTA_BYTES: int = env.int("USER_STORAGE_QUOTA_BYTES", default=1024 * 1024 * 1024)
+ATTACHMENT_UNSENT_HOURS: float = env.float("ATTACHMENT_UNSENT_HOURS", default=24.0)
+ATTACHMENT_MAX_IMAGE_PIXELS: int = env.int("ATTACHMENT_MAX_IMAGE_PIXELS", default=64_000_000)
 # Import LiteLLM in the background when the server starts, so no request waits for it.
 LLM_PRELOAD: bool = env.bool("LLM_PRELOAD", default=True)
 
