@@ -309,7 +309,7 @@ STORAGES = {
 if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 WHITENOISE_USE_FINDERS = DEBUG
-MEDIA_ROOT = BASE_DIR / "var" / "media"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 # Attachments in S3-compatible object storage when a bucket is named (docs/attachments.md);
 # else on the filesystem under MEDIA_ROOT. Private objects, read through signed requests only:
 # the download view streams them to their owner.

@@ -4,6 +4,7 @@ the same bytes are stored once, and nothing is stored for a refused file."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ from tests.chats.attachment_support import (
     wav_bytes,
 )
 from tests.helpers import client_for_guest
+from tests.live_http import HttpSession
+from tests.live_server import LiveServer, live_server_start
 
 
 @pytest.fixture(autouse=True)
@@ -273,3 +276,87 @@ def test_the_s3_settings_select_the_s3_backend() -> None:
     assert result.stdout.split() == [
         "S3Storage", "vero-files", "http://127.0.0.1:9", "eu-west-1", "private", "True", "True"
     ]
+
+
+# Over real HTTP, through Daphne: the body of an oversized upload is never read
+
+
+def _raw_request(url: str, head: bytes, body_chunks: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+    """Send `head` (and then the chunks, while the server reads) and return what it answers."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head)
+        try:
+            for chunk in body_chunks:
+                sock.sendall(chunk)
+        except OSError:
+            pass  # the server refused and closed: what the test wants to see
+        received = b""
+        while data := sock.recv(65536):
+            received += data
+        return received
+
+
+@pytest.fixture
+def upload_server(transactional_db: None, tmp_path: Path) -> Iterator[LiveServer]:
+    server = live_server_start(
+        extra_env={"ATTACHMENT_MAX_BYTES": "200000", "MEDIA_ROOT": str(tmp_path / "media")}
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_any_body_is_sent(
+    upload_server: LiveServer, tmp_path: Path
+) -> None:
+    head = (
+        b"POST /attachments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/octet-stream\r\nX-Filename: big.png\r\n"
+        b"Content-Length: 26214400\r\n\r\n"
+    )
+
+    answer = _raw_request(upload_server.url, head)  # not one byte of the body is sent
+
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"at most" in answer
+    assert Attachment.objects.count() == 0
+    assert stored_files(tmp_path / "media") == []
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(
+    upload_server: LiveServer, tmp_path: Path
+) -> None:
+    head = (
+        b"POST /attachments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/octet-stream\r\nX-Filename: big.png\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"%x\r\n%s\r\n" % (50_000, b"\0" * 50_000)
+
+    answer = _raw_request(upload_server.url, head, [chunk] * 10)  # 500 kB, never ended
+
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert Attachment.objects.count() == 0
+    assert stored_files(tmp_path / "media") == []
+
+
+def test_an_upload_within_the_limit_is_stored_through_the_live_server(
+    upload_server: LiveServer, tmp_path: Path
+) -> None:
+    visitor = HttpSession(upload_server.url)
+    visitor.get("/")
+    image = jpeg_bytes(size=(200, 150))
+
+    page = visitor.post_raw(
+        "/attachments", image, "application/octet-stream", {"X-Filename": "photo%20%C3%A9.jpg"}
+    )
+
+    assert page.status == 201, page.text
+    attachment = Attachment.objects.get()
+    assert (attachment.name, attachment.size, attachment.width) == ("photo é.jpg", len(image), 200)
+    assert [path.read_bytes() for path in stored_files(tmp_path / "media")] == [image]
