@@ -9,7 +9,6 @@ transaction that deleted their rows commits, so a rollback never leaves a row wi
 from __future__ import annotations
 
 import hashlib
-import shutil
 import tempfile
 import time
 import uuid
@@ -215,7 +214,8 @@ WITH dup AS (
     JOIN chats_attachment a ON a.sha256 = g.sha256 AND a.owner_id = %(account)s
     WHERE g.owner_id = %(guest)s
 ), touched AS (
-    SELECT DISTINCT l.message_id FROM chats_messageattachment l JOIN dup ON l.attachment_id = dup.old_id
+    SELECT DISTINCT l.message_id
+    FROM chats_messageattachment l JOIN dup ON l.attachment_id = dup.old_id
 ), relinked AS (
     UPDATE chats_messageattachment l SET attachment_id = dup.new_id
     FROM dup WHERE l.attachment_id = dup.old_id

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import unquote
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponseBase, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -51,7 +51,7 @@ def attachment_upload_view(request: VeroRequest) -> JsonResponse:
     try:
         attachment, created = attachment_upload(
             owner=actor_get(request),
-            source=request,
+            source=cast(IO[bytes], request),  # HttpRequest reads like a file
             name=_filename(request),
             owner_ensure=lambda: actor_ensure(request),
         )
@@ -61,13 +61,13 @@ def attachment_upload_view(request: VeroRequest) -> JsonResponse:
 
 
 @require_GET
-def attachment_download_view(request: VeroRequest, attachment_id: uuid.UUID) -> HttpResponse:
+def attachment_download_view(request: VeroRequest, attachment_id: uuid.UUID) -> HttpResponseBase:
     try:
         attachment = attachment_get_for_user(user=actor_get(request), attachment_id=attachment_id)
     except Attachment.DoesNotExist:
         raise Http404("No such attachment.") from None
     response = FileResponse(
-        default_storage.open(attachment.file.name, "rb"),
+        default_storage.open(str(attachment.file.name), "rb"),
         content_type=attachment.content_type,
         as_attachment=False,
         filename=attachment.name,

@@ -257,7 +257,8 @@ class Tier(models.Model):
     storage_quota_bytes = models.BigIntegerField(
         null=True,
         blank=True,
-        help_text="Bytes of attachments each user may keep stored; empty: USER_STORAGE_QUOTA_BYTES.",
+        help_text="Bytes of attachments each user may keep stored; empty: the "
+        "USER_STORAGE_QUOTA_BYTES setting.",
     )
     allowed_models = models.ManyToManyField(Model, blank=True, related_name="tiers")
     includes_all_models = models.BooleanField(

@@ -68,8 +68,9 @@ def daphne_install() -> None:
     if getattr(http_protocol.WebRequest, "vero_upload_limited", False):
         return
 
-    class UploadLimitedRequest(http_protocol.WebRequest):  # type: ignore[misc]
+    class UploadLimitedRequest(http_protocol.WebRequest):
         vero_upload_limited = True
+        content: Any  # Twisted's: a file, None before the length is known; ours: _Handoff
         _limit: int | None = None
         _received = 0
         _refused = False
@@ -93,14 +94,15 @@ def daphne_install() -> None:
         def process(self) -> Any:
             if self._refused:
                 return None
-            if self._limit is not None and self.content is not None:
-                self.content.seek(0)
-                self.content = _Handoff(self.content)
+            content = getattr(self, "content", None)
+            if self._limit is not None and content is not None:
+                content.seek(0)
+                self.content = _Handoff(content)
             return super().process()
 
         def _refuse(self) -> None:
             self._refused = True
-            if self.content is None:
+            if getattr(self, "content", None) is None:
                 self.content = io.BytesIO()
             # Twisted would answer "100 Continue" after these headers: not for a refusal.
             self.requestHeaders.removeHeader(b"Expect")

@@ -84,10 +84,11 @@ class VeroASGIHandler(ASGIHandler):
                 await _too_large_send(send, limit)
                 return
             else:
-                body_file = await self._upload_body_read(receive, limit)
-                if body_file is None:
+                upload_file = await self._upload_body_read(receive, limit)
+                if upload_file is None:
                     await _too_large_send(send, limit)
                     return
+                body_file = upload_file
         except RequestAborted:
             return
         executor = _executor_for(scope)
@@ -105,7 +106,7 @@ class VeroASGIHandler(ASGIHandler):
     async def _upload_body_read(self, receive: Any, limit: int) -> IO[bytes] | None:
         """An upload's body as a file: the one the server wrote it to when it hands it over
         (`vero.body_limits`), else spooled to disk as it arrives; None once past `limit`."""
-        body_file: IO[bytes] = tempfile.SpooledTemporaryFile(
+        body_file: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115  (returned)
             max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
         )
         size = 0

@@ -32,7 +32,7 @@ def media_root(settings: SettingsWrapper, tmp_path: Path) -> Path:
 def _stored(client: Client, *, color: str = "red") -> Attachment:
     status, body = upload(client, png_bytes(color=color), f"{color}.png")
     assert status in (200, 201)
-    return Attachment.objects.get(id=body["id"])
+    return Attachment.objects.get(id=str(body["id"]))
 
 
 def _sent_with(*, user: User, attachment: Attachment, turn: Turn | None = None) -> Turn:

@@ -36,7 +36,9 @@ def media_root(settings: SettingsWrapper, tmp_path: Path) -> Path:
     return Path(settings.MEDIA_ROOT)
 
 
-def test_a_png_renamed_pdf_is_stored_as_a_png(alice: User, alice_client: Client, media_root: Path) -> None:
+def test_a_png_renamed_pdf_is_stored_as_a_png(
+    alice: User, alice_client: Client, media_root: Path
+) -> None:
     status, body = upload(alice_client, png_bytes(), "report.pdf")
 
     assert status == 201
@@ -44,8 +46,11 @@ def test_a_png_renamed_pdf_is_stored_as_a_png(alice: User, alice_client: Client,
     assert body["kind"] == "image"
     assert body["name"] == "report.png"
     assert (body["width"], body["height"]) == (32, 24)
-    attachment = Attachment.objects.get(id=body["id"])
-    assert attachment.file.name == f"attachments/{alice.id}/{attachment.sha256[:2]}/{attachment.sha256}"
+    attachment = Attachment.objects.get(id=str(body["id"]))
+    assert (
+        attachment.file.name
+        == f"attachments/{alice.id}/{attachment.sha256[:2]}/{attachment.sha256}"
+    )
     assert len(stored_files(media_root)) == 1
 
 
@@ -54,7 +59,11 @@ def test_a_pdf_counts_its_pages_and_a_wav_its_seconds(alice_client: Client) -> N
     _, wav = upload(alice_client, wav_bytes(seconds=0.5), "voice.wav")
 
     assert (pdf["kind"], pdf["content_type"], pdf["pages"]) == ("file", "application/pdf", 3)
-    assert (wav["kind"], wav["content_type"], wav["duration_seconds"]) == ("audio", "audio/wav", 0.5)
+    assert (wav["kind"], wav["content_type"], wav["duration_seconds"]) == (
+        "audio",
+        "audio/wav",
+        0.5,
+    )
 
 
 @pytest.mark.parametrize(
@@ -93,7 +102,9 @@ def test_a_truncated_jpeg_is_refused(alice: User, alice_client: Client, media_ro
     assert stored_files(media_root) == []
 
 
-def test_a_decompression_bomb_is_refused(alice: User, alice_client: Client, media_root: Path) -> None:
+def test_a_decompression_bomb_is_refused(
+    alice: User, alice_client: Client, media_root: Path
+) -> None:
     bomb = bomb_png_bytes()
     assert len(bomb) < 100_000
 
@@ -117,7 +128,9 @@ def test_a_file_over_the_size_limit_is_refused(
 
 
 def test_a_name_with_folders_and_control_characters_is_cleaned(alice_client: Client) -> None:
-    _, body = upload(alice_client, png_bytes(), "..%2F..%2Fetc%2Fev%00i%1Bl%0A" + "x" * 300 + ".exe")
+    _, body = upload(
+        alice_client, png_bytes(), "..%2F..%2Fetc%2Fev%00i%1Bl%0A" + "x" * 300 + ".exe"
+    )
 
     assert body["name"] == "evil" + "x" * 116 + ".png"
 
@@ -130,7 +143,9 @@ def test_an_upload_without_a_name_is_refused(alice: User, alice_client: Client) 
     assert attachments_of(alice) == []
 
 
-def test_the_same_bytes_twice_are_stored_once(alice: User, alice_client: Client, media_root: Path) -> None:
+def test_the_same_bytes_twice_are_stored_once(
+    alice: User, alice_client: Client, media_root: Path
+) -> None:
     first_status, first = upload(alice_client, png_bytes(), "a.png")
     second_status, second = upload(alice_client, png_bytes(), "b.png")
 
@@ -204,7 +219,7 @@ def test_a_guest_row_is_created_when_the_file_is_stored(db: None) -> None:
     status, body = upload(client, png_bytes(), "a.png")
 
     assert status == 201
-    attachment = Attachment.objects.select_related("owner").get(id=body["id"])
+    attachment = Attachment.objects.select_related("owner").get(id=str(body["id"]))
     assert attachment.owner.is_guest
 
 
@@ -274,7 +289,13 @@ def test_the_s3_settings_select_the_s3_backend() -> None:
     )
 
     assert result.stdout.split() == [
-        "S3Storage", "vero-files", "http://127.0.0.1:9", "eu-west-1", "private", "True", "True"
+        "S3Storage",
+        "vero-files",
+        "http://127.0.0.1:9",
+        "eu-west-1",
+        "private",
+        "True",
+        "True",
     ]
 
 
