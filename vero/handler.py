@@ -103,6 +103,18 @@ class VeroASGIHandler(ASGIHandler):
             finally:
                 await sync_to_async(response.close, thread_sensitive=False, executor=executor)()
 
+    async def _file_send(self, response: FileResponse, send: Any) -> None:
+        """Stream a file a chunk at a time: Django's handler would first read a synchronous
+        iterator whole into memory (a 20 MB attachment, 20 MB of RSS)."""
+        read = sync_to_async(response.file_to_stream.read, thread_sensitive=False)
+        await send(
+            {"type": "http.response.start", "status": response.status_code,
+             "headers": _headers(response)}
+        )  # fmt: skip
+        while chunk := await read(self.chunk_size):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body"})
+
     async def _upload_body_read(self, receive: Any, limit: int) -> IO[bytes] | None:
         """An upload's body as a file: the one the server wrote it to when it hands it over
         (`vero.body_limits`), else spooled to disk as it arrives; None once past `limit`."""
@@ -165,6 +177,9 @@ class VeroASGIHandler(ASGIHandler):
     async def send_response(self, response: Any, send: Any) -> None:
         if not response.streaming:
             await super().send_response(response, send)
+            return
+        if isinstance(response, FileResponse) and hasattr(response, "file_to_stream"):
+            await self._file_send(response, send)
             return
         chunks = getattr(response, "raw_chunks", None)
         if chunks is None:
