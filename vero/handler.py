@@ -106,7 +106,9 @@ class VeroASGIHandler(ASGIHandler):
     async def _file_send(self, response: FileResponse, send: Any) -> None:
         """Stream a file a chunk at a time: Django's handler would first read a synchronous
         iterator whole into memory (a 20 MB attachment, 20 MB of RSS)."""
-        read = sync_to_async(response.file_to_stream.read, thread_sensitive=False)
+        file = response.file_to_stream
+        assert file is not None
+        read = sync_to_async(file.read, thread_sensitive=False)
         await send(
             {"type": "http.response.start", "status": response.status_code,
              "headers": _headers(response)}
