@@ -16,6 +16,12 @@ The server's loop only reads the body and writes the response. A streaming respo
 answer's events) is written by the loop while the client is listening and closed in a second
 hop once it ends.
 
+An upload (`POST /attachments`) is refused with 413 when its declared length is over
+ATTACHMENT_MAX_BYTES, before its body is read, and counted while it is read otherwise; its body
+is the file the server hands over (`vero.body_limits`) or a spooled temporary file. A
+`FileResponse` is written a chunk at a time: Django's handler reads a synchronous iterator whole
+into memory first.
+
 Requests for an event stream (`Accept: text/event-stream`, as every `EventSource` sends) have
 threads of their own, so request threads held up by slow pages or a burst of sends do not
 hold back a stream's start (the GIL is still shared by all of them).
