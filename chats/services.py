@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from archive.selectors import PinnedMemory
 from archive.services import chat_pins_stage
+from chats.attachment_services import attachments_prune_after_commit
 from chats.errors import (
     ChatNotFound,
     SendChatGone,
@@ -158,11 +159,17 @@ def chat_delete(*, chat: Chat) -> None:
                 "WHERE parent_chat_id = %s",
                 [chat.id],
             )
+            cursor.execute(
+                "DELETE FROM chats_messageattachment WHERE message_id IN "
+                "(SELECT id FROM chats_message WHERE chat_id = %s)",
+                [chat.id],
+            )
             cursor.execute("DELETE FROM chats_message WHERE chat_id = %s", [chat.id])
             cursor.execute("DELETE FROM chats_branch WHERE chat_id = %s", [chat.id])
             cursor.execute("DELETE FROM chats_chat WHERE id = %s", [chat.id])
         ChatDeletion.objects.create(chat_id=chat.id, user_id=chat.user_id)
         publish(user_id=chat.user_id, kind="chat.deleted", chat_id=chat.id)
+        attachments_prune_after_commit(owner_id=chat.user_id)
 
 
 def chats_move_to_account(*, guest_id: uuid.UUID, account_id: uuid.UUID) -> None:
