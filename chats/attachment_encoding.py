@@ -75,7 +75,7 @@ def _encoded(placeholders: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if row is None:
             raise FileGone(item.get("name") or "file")
         try:
-            with default_storage.open(row.file.name, "rb") as handle:
+            with default_storage.open(str(row.file.name), "rb") as handle:
                 data = handle.read()
         except (FileNotFoundError, OSError) as error:
             raise FileGone(row.name) from error

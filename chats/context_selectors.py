@@ -106,10 +106,9 @@ def image_tokens(width: int, height: int) -> int:
     if width <= 0 or height <= 0:
         return _IMAGE_UNKNOWN_TOKENS
     scale = min(1.0, 2048 / max(width, height))
-    width, height = width * scale, height * scale
-    scale = min(1.0, 768 / min(width, height))
-    width, height = width * scale, height * scale
-    tiles = math.ceil(width / 512) * math.ceil(height / 512)
+    wide, high = width * scale, height * scale
+    scale = min(1.0, 768 / min(wide, high))
+    tiles = math.ceil(wide * scale / 512) * math.ceil(high * scale / 512)
     return _IMAGE_BASE_TOKENS + _IMAGE_TILE_TOKENS * tiles
 
 

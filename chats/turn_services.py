@@ -288,12 +288,12 @@ def message_edit(
     admission: Admission | None = None
     files: list[dict[str, Any]] | None = None
     if message.role == Message.Role.USER and mode != "in_place":
-        target = resolve(user, _model_for(chat, model_id))
+        wanted = resolve(user, _model_for(chat, model_id))
         files = attachments_check(
-            user_id=user.id, ids=attachment_ids, target=target, kept=file_parts_of(message.parts)
+            user_id=user.id, ids=attachment_ids, target=wanted, kept=file_parts_of(message.parts)
         )
-        route_files_check(message=message, target=target, inclusive=False)
-        admission = _admit(user=user, target=target)
+        route_files_check(message=message, target=wanted, inclusive=False)
+        admission = _admit(user=user, target=wanted)
     elif mode != "fork":
         _idle_check(chat)
     decision = admission.decision if admission else None

@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 
 from accounts.models import User
+from chats.context_selectors import AUDIO_SECOND_TOKENS, PDF_PAGE_TOKENS, file_tokens, image_tokens
 from chats.models import Attachment, Chat, Message, MessageAttachment
 from chats.turn_services import Outgoing, answer_regenerate, answer_retry, message_edit, turn_send
 from chats.worker import TITLE_PROMPT
@@ -88,7 +89,9 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _sent(alice: User, model: str, text: str, *files: Attachment, chat: Chat | None = None):  # type: ignore[no-untyped-def]
+def _sent(
+    alice: User, model: str, text: str, *files: Attachment, chat: Chat | None = None
+) -> tuple[Message, Message]:
     sent = turn_send(
         actor=alice, actor_ensure=lambda: alice, chat=chat,
         outgoing=Outgoing(text, model, attachment_ids=tuple(a.id for a in files)),
@@ -151,7 +154,7 @@ def test_a_file_gone_from_storage_fails_the_answer_with_a_clear_error(
     alice: User, vision_model: str, fake_llm: FakeProvider
 ) -> None:
     image = image_of(alice, name="lost.png")
-    default_storage.delete(image.file.name)
+    default_storage.delete(str(image.file.name))
 
     _question, answer = _sent(alice, vision_model, "What is it?", image)
 
@@ -362,3 +365,14 @@ def test_an_attachment_id_that_is_not_one_is_a_form_error(
 
     assert response.status_code == 400
     assert Message.objects.count() == 0
+
+
+# -- the context budget -------------------------------------------------------------------------
+
+
+def test_the_budget_counts_images_by_tiles_pdfs_by_pages_and_audio_by_seconds() -> None:
+    assert image_tokens(1024, 1024) == 85 + 170 * 4  # 768 x 768: 2 x 2 tiles
+    assert image_tokens(2048, 4096) == 85 + 170 * 6  # 1024 x 2048, then 768 x 1536: 2 x 3
+    assert image_tokens(4, 3) == 85 + 170
+    assert file_tokens({"kind": "file", "pages": 3}) == 3 * PDF_PAGE_TOKENS
+    assert file_tokens({"kind": "audio", "duration_seconds": 10}) == 10 * AUDIO_SECOND_TOKENS
