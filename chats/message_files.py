@@ -155,7 +155,10 @@ WITH linked AS (
     SELECT DISTINCT m.id, a.id
     FROM chats_message m
     CROSS JOIN LATERAL jsonb_array_elements(m.parts) AS part
-    JOIN chats_attachment a ON a.id = (part->>'attachment_id')::uuid
+    -- Parts written by hand (old data, tests) may name ids that are not UUIDs: never linked.
+    JOIN chats_attachment a ON a.id = CASE
+        WHEN part->>'attachment_id' ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
+        THEN (part->>'attachment_id')::uuid END
     WHERE {messages} AND part->>'type' = 'file'
     ON CONFLICT DO NOTHING
     RETURNING attachment_id
@@ -165,8 +168,8 @@ WHERE id IN (SELECT attachment_id FROM linked) AND first_sent_at IS NULL
 """
 
 
-_LINK_MESSAGES_SQL = _LINK_SQL.format(messages="m.id = ANY(%(messages)s)")
-_LINK_CHAT_SQL = _LINK_SQL.format(messages="m.chat_id = %(chat)s")
+_LINK_MESSAGES_SQL = _LINK_SQL.replace("{messages}", "m.id = ANY(%(messages)s)")
+_LINK_CHAT_SQL = _LINK_SQL.replace("{messages}", "m.chat_id = %(chat)s")
 
 
 def message_files_link(*, message_ids: Sequence[uuid.UUID]) -> None:

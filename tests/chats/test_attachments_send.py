@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from django.core.files.storage import default_storage
 from django.test import Client
@@ -376,3 +377,26 @@ def test_the_budget_counts_images_by_tiles_pdfs_by_pages_and_audio_by_seconds() 
     assert image_tokens(4, 3) == 85 + 170
     assert file_tokens({"kind": "file", "pages": 3}) == 3 * PDF_PAGE_TOKENS
     assert file_tokens({"kind": "audio", "duration_seconds": 10}) == 10 * AUDIO_SECOND_TOKENS
+
+
+# -- the cache's sync ---------------------------------------------------------------------------
+
+
+def test_the_sync_carries_a_questions_file_metadata_and_never_its_bytes(
+    alice: User, alice_client: Client, vision_model: str
+) -> None:
+    image = image_of(alice)
+    question, _answer = _sent(alice, vision_model, "Look.", image)
+
+    response = alice_client.post(
+        "/api/cache/sync", orjson.dumps({"last_synced_at": None}), content_type="application/json"
+    )
+
+    assert response.status_code == 200, response.content
+    (chat,) = orjson.loads(response.content)["upserts"]
+    sent = {message["id"]: message for message in chat["messages"]}[str(question.id)]
+    assert sent["files"] == [
+        {"attachment_id": str(image.id), "name": "red.png", "kind": "image",
+         "content_type": "image/png", "size": image.size},
+    ]  # fmt: skip
+    assert _b64(png_bytes()) not in response.content.decode()
