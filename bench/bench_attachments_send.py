@@ -16,6 +16,7 @@ the files in a temporary MEDIA_ROOT.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -118,6 +119,10 @@ def body(setup: Setup) -> None:
     report("first_byte_no_file_ms", none_ms, "ms")
     ratio = image_ms / none_ms
     report("first_byte_5mb_image_vs_none", ratio, "ratio", "<= 1.3", ratio <= 1.3)
+    from chats.worker import _worker
+    from models_registry.llm import llm_close
+
+    asyncio.run_coroutine_threadsafe(llm_close(), _worker.loop).result(10)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
