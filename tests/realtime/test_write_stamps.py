@@ -213,6 +213,7 @@ NOT_WRITES = {
     "services.title_fallback",
     "services.title_clean",
     "version_services.parts_with_text",
+    "version_services.parts_without_files",
     "version_services.parts_text_check",
     # Steps inside a write's transaction, called by the services above.
     "version_services.route_select_locked",
