@@ -11,6 +11,10 @@ class ChatsConfig(AppConfig):
 
         guest_mover_register("chats")(chats_move_to_account)
 
+        from chats.attachment_services import attachments_move_to_account
+
+        guest_mover_register("attachments")(attachments_move_to_account)
+
         from chats.tools import chat_tree_source
         from tools.registry import tool_source_register
 

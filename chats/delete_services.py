@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
+from chats.attachment_services import attachments_prune_after_commit
 from chats.models import Branch, Chat, Message
 from chats.services import chat_delete
 from chats.tree import selected_position
@@ -55,6 +56,8 @@ WITH forked AS (
     WHERE id IN (SELECT id FROM doomed_branches)
        OR (id = %(branch)s AND NOT EXISTS (
            SELECT 1 FROM chats_message WHERE branch_id = %(branch)s AND seq < %(from)s))
+), unreferenced AS (
+    DELETE FROM chats_messageattachment WHERE message_id IN (SELECT id FROM gone)
 ), unlinked AS (
     UPDATE chats_chat SET forked_from_message_id = NULL
     WHERE parent_chat_id = %(chat)s AND forked_from_message_id IN (SELECT id FROM gone)
@@ -107,6 +110,7 @@ def message_delete_subtree(*, chat: Chat, message: Message) -> DeleteOutcome:
         )
         selection_store(chat=chat, parent_id=current.parent_id, stored=stored, index=index)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id)
+        attachments_prune_after_commit(owner_id=chat.user_id)
     return DeleteOutcome(deleted_count=count, chat_deleted=False)
 
 
@@ -124,6 +128,7 @@ def message_delete_turn(*, chat: Chat, message: Message) -> DeleteOutcome:
             chat=chat, parent_id=parent.id, stored=parent.selected_child_index, index=None
         )
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id)
+        attachments_prune_after_commit(owner_id=chat.user_id)
     return DeleteOutcome(deleted_count=count, chat_deleted=False)
 
 
@@ -154,6 +159,7 @@ def message_delete_single(*, chat: Chat, message: Message) -> DeleteOutcome:
         _message_unlink(chat=chat, message=current)
         selection_store(chat=chat, parent_id=parent_id, stored=stored, index=index)
         publish(user_id=chat.user_id, kind="tree.changed", chat_id=chat.id)
+        attachments_prune_after_commit(owner_id=chat.user_id)
     return DeleteOutcome(deleted_count=1, chat_deleted=False)
 
 
@@ -175,6 +181,7 @@ def _message_unlink(*, chat: Chat, message: Message) -> None:
             "WHERE parent_chat_id = %s AND forked_from_message_id = %s",
             [chat.id, message.id],
         )
+        cursor.execute("DELETE FROM chats_messageattachment WHERE message_id = %s", [message.id])
         cursor.execute(
             "WITH gone AS (DELETE FROM chats_message WHERE id = %s RETURNING chat_id, id) "
             "INSERT INTO chats_messagedeletion (chat_id, message_id) SELECT chat_id, id FROM gone",

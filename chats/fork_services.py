@@ -13,10 +13,11 @@ from typing import Any
 from django.db import connection, transaction
 
 from archive.services import chat_pins_copy
+from chats.message_files import chat_files_link
 from chats.models import Branch, Chat, Message
 from chats.structure import message_route
 from chats.tree_services import message_append, message_lock, next_branch_paths
-from chats.version_services import parts_text_check, parts_with_text
+from chats.version_services import parts_text_check, parts_with_text, parts_without_files
 from realtime.events import publish
 
 
@@ -47,13 +48,20 @@ JOIN chats_message s ON s.id = v.old_id AND s.chat_id = %(source)s
 
 
 def chat_fork(
-    *, chat: Chat, message: Message, edited_text: str | None = None, model_id: str = ""
+    *,
+    chat: Chat,
+    message: Message,
+    edited_text: str | None = None,
+    model_id: str = "",
+    files: list[dict[str, Any]] | None = None,
 ) -> ChatFork:
     """Start a new chat from `message`: a copy of its route from the first message.
 
     With `edited_text`, the copy stops at its parent and continues with an edited version of
     `message`; for a user message, `answer` is a placeholder the caller generates into (with
-    `model_id`, by default the chat's model). The fork is independent of its source.
+    `model_id`, by default the chat's model); `files` replaces the edited message's file parts.
+    The copies refer to the same attachments (`MessageAttachment` rows, never bytes). The fork
+    is independent of its source.
     """
     with transaction.atomic():
         current = message_lock(chat=chat, message=message)
@@ -62,6 +70,8 @@ def chat_fork(
         parts: list[dict[str, Any]] = []
         if edited_text is not None:
             parts = parts_with_text(current.parts, edited_text)
+            if files is not None:  # checked by the caller, the kept ones first
+                parts = [*parts_without_files(parts), *files]
             parts_text_check(edited_text, parts)
             route = route[:-1]
         fork = Chat.objects.create(
@@ -77,6 +87,7 @@ def chat_fork(
                 model_id=model_id,
             )  # fmt: skip
         chat_pins_copy(from_chat_id=source.id, to_chat_id=fork.id)
+        chat_files_link(chat_id=fork.id)  # the copies refer to the same attachments
         publish(user_id=fork.user_id, kind="chat.created", chat_id=fork.id)
     return ChatFork(chat=fork, message=last, answer=answer)
 

@@ -66,12 +66,35 @@ class PinsField(forms.Field):
         return tuple(ids)
 
 
+class AttachmentsField(forms.Field):
+    """The message's attachments: repeated `attachments` ids, each once, in the order given.
+    Whose they are, how many and whether the model reads them is the send's to check
+    (`chats.message_files.attachments_check`)."""
+
+    widget = forms.MultipleHiddenInput
+    limit = 100  # far above any setting: only a bound on what is parsed
+
+    def to_python(self, value: Any) -> tuple[uuid.UUID, ...]:
+        ids: list[uuid.UUID] = []
+        for item in value or []:
+            try:
+                attachment_id = uuid.UUID(str(item))
+            except ValueError as error:
+                raise forms.ValidationError("An attachment is not valid.") from error
+            if attachment_id not in ids:
+                ids.append(attachment_id)
+        if len(ids) > self.limit:
+            raise forms.ValidationError(f"Attach at most {self.limit} files.")
+        return tuple(ids)
+
+
 class SendForm(forms.Form):
     model = _model_field(required=True)
     parent = forms.UUIDField(required=False)
     version = tree_version_field()
     reasoning_effort = forms.ChoiceField(choices=REASONING_EFFORTS, required=False)
     pin = PinsField(required=False)
+    attachments = AttachmentsField(required=False)
     # A new chat's tools choice, staged in its composer (`tools_staged`: the person chose; an
     # empty `tools` then allows no group, whereas nothing staged allows them all).
     tools = forms.MultipleChoiceField(
@@ -91,6 +114,7 @@ class EditForm(forms.Form):
 
     mode = forms.ChoiceField(choices=EDIT_MODES, initial="version")
     model = _model_field(required=False)
+    attachments = AttachmentsField(required=False)  # added to the question's own
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -210,6 +210,7 @@ class Attachment(models.Model):
 class MessageAttachment(models.Model):
     """A message refers to an attachment (its parts say how; this row makes cleanup a query)."""
 
+    # Set-based message deletes (chats.delete_services, chat_delete) delete these rows too.
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
     attachment = models.ForeignKey(
         Attachment, on_delete=models.CASCADE, related_name="message_links"

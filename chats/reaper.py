@@ -24,6 +24,7 @@ from chats.answer_services import (
     messages_interrupt_stale,
     messages_interrupt_with_content,
 )
+from chats.attachment_services import attachments_prune_if_due
 from chats.checkpoints import checkpoints_now, heartbeat_seconds
 from chats.live import live_answer_get, live_answer_ids
 from chats.models import Message
@@ -117,13 +118,14 @@ async def messages_reap_periodic() -> int:
 
 async def reaper_forever() -> None:
     """Reap every `STREAM_REAPER_INTERVAL_SECONDS` while the generation loop runs, and prune
-    the sync's old tombstones once an hour."""
+    the sync's old tombstones and unreferenced attachments once an hour."""
     while True:
         try:
             reaped = await messages_reap_periodic()
             if reaped:
                 logger.info("reaper: %d interrupted answer(s)", reaped)
             await db_off_loop(tombstones_prune_if_due)()  # hourly at most
+            await db_off_loop(attachments_prune_if_due)()  # hourly at most
         except Exception:
             logger.exception("reaper failed")
         await asyncio.sleep(settings.STREAM_REAPER_INTERVAL_SECONDS)

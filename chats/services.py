@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from archive.selectors import PinnedMemory
 from archive.services import chat_pins_stage
+from chats.attachment_services import attachments_prune_after_commit
 from chats.errors import (
     ChatNotFound,
     SendChatGone,
@@ -25,6 +26,7 @@ from chats.errors import (
     SendWhileStreaming,
     SettingsInvalid,
 )
+from chats.message_files import message_files_link
 from chats.models import Branch, Chat, ChatDeletion, Message, TokenUsage
 from chats.structure import chat_structure_load
 from chats.tree_services import (
@@ -158,11 +160,17 @@ def chat_delete(*, chat: Chat) -> None:
                 "WHERE parent_chat_id = %s",
                 [chat.id],
             )
+            cursor.execute(
+                "DELETE FROM chats_messageattachment WHERE message_id IN "
+                "(SELECT id FROM chats_message WHERE chat_id = %s)",
+                [chat.id],
+            )
             cursor.execute("DELETE FROM chats_message WHERE chat_id = %s", [chat.id])
             cursor.execute("DELETE FROM chats_branch WHERE chat_id = %s", [chat.id])
             cursor.execute("DELETE FROM chats_chat WHERE id = %s", [chat.id])
         ChatDeletion.objects.create(chat_id=chat.id, user_id=chat.user_id)
         publish(user_id=chat.user_id, kind="chat.deleted", chat_id=chat.id)
+        attachments_prune_after_commit(owner_id=chat.user_id)
 
 
 def chats_move_to_account(*, guest_id: uuid.UUID, account_id: uuid.UUID) -> None:
@@ -251,6 +259,7 @@ def message_send(
     seen_version: int | None = None,
     pin_entry_ids: Sequence[uuid.UUID] = (),
     tools: list[str] | None = None,
+    files: Sequence[dict[str, Any]] = (),
 ) -> Turn:
     """Save the user's message and a `streaming` answer placeholder in one transaction.
 
@@ -267,40 +276,67 @@ def message_send(
     effort), never overwritten: another tab's change to another setting meanwhile stays.
     `tools` (the groups a new chat allows, as its composer staged them) is taken for a new chat
     only; an existing chat's tools change through `chat_settings_update`.
+
+    `files`: the question's file parts, checked (`chats.message_files.attachments_check`);
+    their `MessageAttachment` rows and `first_sent_at` take one more statement.
     """
-    parts = [{"type": "text", "text": text}]
+    parts = [{"type": "text", "text": text}, *files]
+    with transaction.atomic():
+        turn = _message_send_locked(
+            user_id=user_id, chat=chat, text=text, model_id=model_id, parts=parts,
+            parent_id=parent_id, reasoning_effort=reasoning_effort, seen_version=seen_version,
+            pin_entry_ids=pin_entry_ids, tools=tools,
+        )  # fmt: skip
+        if files:
+            message_files_link(message_ids=[turn.question.id])
+    return turn
+
+
+def _message_send_locked(
+    *,
+    user_id: uuid.UUID,
+    chat: Chat | None,
+    text: str,
+    model_id: str,
+    parts: list[dict[str, Any]],
+    parent_id: uuid.UUID | None,
+    reasoning_effort: str | None,
+    seen_version: int | None,
+    pin_entry_ids: Sequence[uuid.UUID],
+    tools: list[str] | None,
+) -> Turn:
+    """The send's writes, inside its transaction (`message_send`)."""
     changed = _settings_sent(model_id=model_id, reasoning_effort=reasoning_effort)
     staged = {} if tools is None or chat is not None else _settings_checked({"tools": tools})
-    with transaction.atomic():
-        if chat is None:
-            turn = _send_new_chat(
-                user_id=user_id, title=title_fallback(text), settings={**changed, **staged},
-                parts=parts, model_id=model_id,
-            )  # fmt: skip
-            # The pins staged on the new chat's page; their statement also reads the memory.
-            pinned = chat_pins_stage(
-                user_id=user_id, chat_id=turn.chat.id, entry_ids=pin_entry_ids,
-                limit=django_settings.PINNED_MEMORY_CHAR_LIMIT,
-            )  # fmt: skip
-            return dataclasses.replace(turn, pinned=pinned)
-        parent_id, current = _send_parent(chat=chat, parent_id=parent_id, seen_version=seen_version)
-        if parent_id is None:  # an empty chat (its messages were deleted): start it again
-            return _send_appending(
-                chat=chat, user_id=user_id, parent_id=None, parts=parts, model_id=model_id,
-                settings=changed,
-            )  # fmt: skip
-        state = _parent_state(chat=chat, parent_id=parent_id)
-        if state.status == Message.Status.STREAMING:
-            raise SendWhileStreaming()
-        if state.has_successor or not current:
-            return _send_appending(
-                chat=chat, user_id=user_id, parent_id=parent_id, parts=parts, model_id=model_id,
-                settings=changed,
-            )  # fmt: skip
-        return _send_continuing(
-            chat=chat, user_id=user_id, parent_id=parent_id, state=state, parts=parts,
-            model_id=model_id, settings=changed,
+    if chat is None:
+        turn = _send_new_chat(
+            user_id=user_id, title=title_fallback(text), settings={**changed, **staged},
+            parts=parts, model_id=model_id,
         )  # fmt: skip
+        # The pins staged on the new chat's page; their statement also reads the memory.
+        pinned = chat_pins_stage(
+            user_id=user_id, chat_id=turn.chat.id, entry_ids=pin_entry_ids,
+            limit=django_settings.PINNED_MEMORY_CHAR_LIMIT,
+        )  # fmt: skip
+        return dataclasses.replace(turn, pinned=pinned)
+    parent_id, current = _send_parent(chat=chat, parent_id=parent_id, seen_version=seen_version)
+    if parent_id is None:  # an empty chat (its messages were deleted): start it again
+        return _send_appending(
+            chat=chat, user_id=user_id, parent_id=None, parts=parts, model_id=model_id,
+            settings=changed,
+        )  # fmt: skip
+    state = _parent_state(chat=chat, parent_id=parent_id)
+    if state.status == Message.Status.STREAMING:
+        raise SendWhileStreaming()
+    if state.has_successor or not current:
+        return _send_appending(
+            chat=chat, user_id=user_id, parent_id=parent_id, parts=parts, model_id=model_id,
+            settings=changed,
+        )  # fmt: skip
+    return _send_continuing(
+        chat=chat, user_id=user_id, parent_id=parent_id, state=state, parts=parts,
+        model_id=model_id, settings=changed,
+    )  # fmt: skip
 
 
 def _send_parent(

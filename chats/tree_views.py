@@ -98,7 +98,7 @@ def message_edit_view(
     answered = message_edit(
         user=user, chat=chat, message=message, text=form.cleaned_data["text"],
         mode=form.cleaned_data["mode"], model_id=form.cleaned_data["model"],
-        seen_version=seen_version(request),
+        seen_version=seen_version(request), attachment_ids=form.cleaned_data["attachments"],
     )  # fmt: skip
     # The new version (or the edited message) follows the same parent.
     return _answered_response(request, chat, answered, below=message.parent_id)

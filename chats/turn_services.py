@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -30,6 +31,7 @@ from chats.delete_services import (
 from chats.errors import ChatBusy, NotRetryable, TreeError
 from chats.fork_services import chat_fork
 from chats.live import generation_stop
+from chats.message_files import attachments_check, file_parts_of, route_files_check
 from chats.models import Chat, Message
 from chats.relay import enabled as relay_enabled
 from chats.relay import remote_stop
@@ -195,6 +197,7 @@ class Outgoing:
     # Archive entries staged on a new chat's page, pinned by the send that creates the chat.
     pin_entry_ids: tuple[uuid.UUID, ...] = ()
     tools: list[str] | None = None  # a new chat's tool groups (None: all)
+    attachment_ids: tuple[uuid.UUID, ...] = ()  # the question's files (docs/attachments.md)
 
 
 def turn_send(
@@ -203,12 +206,18 @@ def turn_send(
     """Send a message (into a new chat when `chat` is None) and start its answer.
 
     `actor` is who sends, None for a guest without a row yet; the model is resolved for them
-    before `actor_ensure` creates that row, so a refused model creates nothing.
+    before `actor_ensure` creates that row, so a refused model creates nothing; so are the
+    attachments checked (theirs, within the limits, read by the model).
     """
     target = resolve(actor, outgoing.model_id)
+    files = attachments_check(
+        user_id=actor.id if actor else None, ids=outgoing.attachment_ids, target=target
+    )
     user = actor_ensure()
     admission = _admit(user=user, target=target)
-    turn = message_send(user_id=user.id, chat=chat, **dataclasses.asdict(outgoing))
+    fields = dataclasses.asdict(outgoing)
+    del fields["attachment_ids"]
+    turn = message_send(user_id=user.id, chat=chat, files=files, **fields)
     answer_start(
         user=user, chat=turn.chat, answer=turn.answer, target=target,
         reasoning_effort=outgoing.reasoning_effort, with_title=turn.chat_created,
@@ -243,7 +252,10 @@ def answer_regenerate(
 def _answer_again(
     *, user: User, chat: Chat, message: Message, model_id: str, seen_version: int | None = None
 ) -> Answered:
-    admission = model_admit(user=user, model_id=model_id)
+    target = resolve(user, model_id)
+    # The new answer reads the route's files: the model must read every kind of them.
+    route_files_check(message=message, target=target, inclusive=message.role == Message.Role.USER)
+    admission = _admit(user=user, target=target)
     try:
         answer = message_regenerate(
             chat=chat, message=message, model_id=admission.target.model_id,
@@ -264,15 +276,24 @@ def message_edit(
     mode: str,
     model_id: str | None = None,
     seen_version: int | None = None,
+    attachment_ids: Sequence[uuid.UUID] = (),
 ) -> Answered:
     """Edit a message: into a new version (`version`), in place, or into a new chat (`fork`).
 
     An edited question is answered (not in place), which is admitted against the rate limit;
-    other edits wait for a generating chat to finish, except a fork (a new chat).
+    other edits wait for a generating chat to finish, except a fork (a new chat). An answered
+    edit keeps the question's files and adds `attachment_ids`; before admission, they and the
+    files of the earlier turns are checked against the model (other edits ignore the ids).
     """
     admission: Admission | None = None
+    files: list[dict[str, Any]] | None = None
     if message.role == Message.Role.USER and mode != "in_place":
-        admission = model_admit(user=user, model_id=_model_for(chat, model_id))
+        wanted = resolve(user, _model_for(chat, model_id))
+        files = attachments_check(
+            user_id=user.id, ids=attachment_ids, target=wanted, kept=file_parts_of(message.parts)
+        )
+        route_files_check(message=message, target=wanted, inclusive=False)
+        admission = _admit(user=user, target=wanted)
     elif mode != "fork":
         _idle_check(chat)
     decision = admission.decision if admission else None
@@ -281,7 +302,7 @@ def message_edit(
         if mode == "fork":
             fork = chat_fork(
                 chat=chat, message=message, edited_text=text,
-                model_id=target.model_id if target else "",
+                model_id=target.model_id if target else "", files=files,
             )  # fmt: skip
             if fork.answer is not None and target is not None:
                 answer_start(user=user, chat=fork.chat, answer=fork.answer, target=target)
@@ -290,7 +311,7 @@ def message_edit(
             decision=decision,
             answer=_version_edit(
                 user=user, chat=chat, message=message, text=text, mode=mode, target=target,
-                seen_version=seen_version,
+                seen_version=seen_version, files=files,
             ),
         )  # fmt: skip
     except TreeError as error:
@@ -306,13 +327,14 @@ def _version_edit(
     mode: str,
     target: CallTarget | None,
     seen_version: int | None,
+    files: list[dict[str, Any]] | None = None,
 ) -> Message | None:
     """An edit in this chat: a question's new version (answered), an answer's new version,
     or the same message changed in place. Returns the answer started, if any."""
     if message.role == Message.Role.USER and target is not None:
         edit = message_edit_user(
             chat=chat, message=message, text=text, model_id=target.model_id,
-            seen_version=seen_version,
+            seen_version=seen_version, files=files,
         )  # fmt: skip
         answer_start(user=user, chat=chat, answer=edit.answer, target=target)
         return edit.answer

@@ -1,9 +1,15 @@
 from django.urls import path
 
-from chats import streaming, tree_views, views
+from chats import attachment_views, streaming, tree_views, views
 
 urlpatterns = [
     path("", views.chat_new, name="home"),
+    path("attachments", attachment_views.attachment_upload_view, name="attachment_upload"),
+    path(
+        "attachments/<uuid:attachment_id>",
+        attachment_views.attachment_download_view,
+        name="attachment_download",
+    ),
     path("c/list", views.chat_list, name="chat_list"),
     path("c/send", views.message_send_view, name="chat_send_new"),
     path("c/<uuid:chat_id>/", views.chat_detail, name="chat_detail"),

@@ -29,6 +29,7 @@ from chats.errors import (
     WrongRole,
 )
 from chats.markdown import markdown_render
+from chats.message_files import file_parts_of, message_files_link
 from chats.models import Chat, Message
 from chats.tree import selected_position
 from chats.tree_services import (
@@ -107,24 +108,37 @@ def _edit_locked(
     )
 
 
+def parts_without_files(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [part for part in parts if part.get("type") != "file"]
+
+
 def message_edit_user(
-    *, chat: Chat, message: Message, text: str, model_id: str, seen_version: int | None = None
+    *,
+    chat: Chat,
+    message: Message,
+    text: str,
+    model_id: str,
+    seen_version: int | None = None,
+    files: list[dict[str, Any]] | None = None,
 ) -> UserEdit:
     """Add an edited version of a user message, selected, with a placeholder for its answer.
 
-    Attachments and other non-text parts are kept. The caller starts the generation into
-    `answer`; its context is `ChatTree.ancestors(version.id)`. The whole route to it is
-    selected, unless `seen_version` says the page showed the chat as it is (then the message
-    was on the shown route, and selecting the new version under its parent is enough).
+    Attachments and other non-text parts are kept; `files` (checked by the caller:
+    `chats.message_files.attachments_check`, the kept ones first) replaces the file parts.
+    The caller starts the generation into `answer`; its context is
+    `ChatTree.ancestors(version.id)`. The whole route to it is selected, unless
+    `seen_version` says the page showed the chat as it is (then the message was on the shown
+    route, and selecting the new version under its parent is enough).
     """
     with transaction.atomic():
         edit = _edit_locked(
             chat=chat, message=message, text=text, seen_version=seen_version,
             role=Message.Role.USER, refusal="Only your own messages can be edited this way.",
         )  # fmt: skip
-        version = message_append(
-            chat=chat, parent=edit.parent, role=Message.Role.USER, parts=edit.parts
-        )
+        parts = edit.parts if files is None else [*parts_without_files(edit.parts), *files]
+        version = message_append(chat=chat, parent=edit.parent, role=Message.Role.USER, parts=parts)
+        if file_parts_of(parts):
+            message_files_link(message_ids=[version.id])  # the same attachments, never bytes
         answer = message_append(
             chat=chat,
             parent=version,

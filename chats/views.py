@@ -103,6 +103,7 @@ def message_send_view(request: VeroRequest, chat_id: uuid.UUID | None = None) ->
         seen_version=form.cleaned_data["version"],
         pin_entry_ids=form.cleaned_data["pin"] if chat_id is None else (),
         tools=form.cleaned_data["tools"] if staged else None,
+        attachment_ids=form.cleaned_data["attachments"],
     )  # fmt: skip
     sent = turn_send(
         actor=actor_get(request), actor_ensure=lambda: actor_ensure(request), chat=chat,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import uuid
@@ -37,6 +38,7 @@ from chats.answer_services import (
     chat_title_generated_save,
     db_off_loop,
 )
+from chats.attachment_encoding import FileGone, files_encoded, has_files
 from chats.checkpoints import checkpoints_track, checkpoints_untrack
 from chats.context_selectors import chat_title_source
 from chats.live import LiveAnswer, live_answer_add, live_answer_remove
@@ -250,6 +252,8 @@ async def _answer_loop(run: _Run) -> AnswerOutcome:
         if run.live.stop_requested:
             raise asyncio.CancelledError
         tools = await _tools_for(plan)
+        if has_files(plan.messages):  # read and encoded here, off the request thread
+            run.plan = plan = dataclasses.replace(plan, messages=await files_encoded(plan.messages))
         max_steps = max(1, int(settings.TOOL_MAX_STEPS))
         for step in range(1, max_steps + 1):
             if step > 1:
@@ -276,7 +280,7 @@ async def _answer_loop(run: _Run) -> AnswerOutcome:
     except asyncio.CancelledError:
         _calls_unanswered_end(run, ToolOutcome(STOPPED_RESULT, is_error=True))
         return AnswerOutcome(status=Message.Status.STOPPED)
-    except LLMError as error:
+    except (LLMError, FileGone) as error:
         _calls_unanswered_end(run, ToolOutcome(FAILED_RESULT, is_error=True))
         return AnswerOutcome(status=Message.Status.ERROR, error=error.message)
     except Exception:

@@ -254,6 +254,12 @@ class Tier(models.Model):
         help_text="The most tokens an answer may have for this tier's users; a model's own "
         "lower maximum wins.",
     )
+    storage_quota_bytes = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Bytes of attachments each user may keep stored; empty: the "
+        "USER_STORAGE_QUOTA_BYTES setting.",
+    )
     allowed_models = models.ManyToManyField(Model, blank=True, related_name="tiers")
     includes_all_models = models.BooleanField(
         default=False, help_text="Every enabled model, including ones added later."

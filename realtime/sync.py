@@ -313,15 +313,33 @@ def _message_html(*, role: str, html: str, parts: Any) -> str:
     return markdown_render(text) if text else ""
 
 
+# What the cache keeps of a file part (docs/attachments.md): metadata, never bytes.
+_FILE_KEYS = ("attachment_id", "name", "kind", "content_type", "size")
+
+
+def _message_files(parts: Any) -> list[dict[str, Any]]:
+    """A question's attachments as its file parts say (read with its parts: no statement)."""
+    loaded = orjson.loads(parts) if isinstance(parts, str | bytes) else parts or []
+    return [
+        {key: part.get(key) for key in _FILE_KEYS}
+        for part in loaded
+        if isinstance(part, dict) and part.get("type") == "file"
+    ]
+
+
 def _message_json(row: tuple[Any, ...]) -> dict[str, Any]:
     (_ord, _size, _in_chat, message_id, parent, role, status, model_id, error, selected,
      created, updated_at, html, parts) = row  # fmt: skip
-    return {
+    message = {
         "id": message_id, "parent": parent, "role": role, "status": status,
         "model_id": model_id, "error": error, "selected_child_index": selected,
         "created": created, "updated_at": updated_at,
         "html": _message_html(role=role, html=html, parts=parts),
     }  # fmt: skip
+    files = _message_files(parts) if role == "user" and parts else []
+    if files:
+        message["files"] = files
+    return message
 
 
 def _chat_json(chat: _Chat, deleted: list[Any]) -> dict[str, Any]:

@@ -531,7 +531,11 @@ class FakeProvider:
             loop.close()
 
     async def _serve(self) -> None:
-        app = web.Application(middlewares=[self._record_and_authorize])
+        # Requests carry attachments as base64 (a 25 MB file is ~34 MB): aiohttp's 1 MB default
+        # would refuse them.
+        app = web.Application(
+            middlewares=[self._record_and_authorize], client_max_size=64 * 1024 * 1024
+        )
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model_id:.+}", self._get_model)

@@ -7,7 +7,10 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vero.settings")
 django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
+from vero.body_limits import daphne_install  # noqa: E402
 from vero.handler import VeroASGIHandler  # noqa: E402
+
+daphne_install()  # uploads refused before their body is read (vero.body_limits)
 
 django_asgi_app = VeroASGIHandler()
 

@@ -16,6 +16,7 @@ class ErrorKind(StrEnum):
     INVALID = "invalid"  # the input cannot be used as it is; the user can fix it
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"  # the data changed meanwhile, or is busy
+    TOO_LARGE = "too_large"  # over a size limit or a storage quota
     RATE_LIMITED = "rate_limited"
     UPSTREAM = "upstream"  # a provider or endpoint failed
     UNAVAILABLE = "unavailable"  # this server cannot do it now
@@ -25,6 +26,7 @@ _STATUS = {
     ErrorKind.INVALID: 400,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.CONFLICT: 409,
+    ErrorKind.TOO_LARGE: 413,
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.UPSTREAM: 502,
     ErrorKind.UNAVAILABLE: 503,

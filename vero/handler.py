@@ -16,6 +16,12 @@ The server's loop only reads the body and writes the response. A streaming respo
 answer's events) is written by the loop while the client is listening and closed in a second
 hop once it ends.
 
+An upload (`POST /attachments`) is refused with 413 when its declared length is over
+ATTACHMENT_MAX_BYTES, before its body is read, and counted while it is read otherwise; its body
+is the file the server hands over (`vero.body_limits`) or a spooled temporary file. A
+`FileResponse` is written a chunk at a time: Django's handler reads a synchronous iterator whole
+into memory first.
+
 Requests for an event stream (`Accept: text/event-stream`, as every `EventSource` sends) have
 threads of their own, so request threads held up by slow pages or a burst of sends do not
 hold back a stream's start (the GIL is still shared by all of them).
@@ -24,10 +30,11 @@ hold back a stream's start (the GIL is still shared by all of them).
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, closing
-from typing import Any
+from typing import IO, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -36,6 +43,8 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
+
+from vero.body_limits import HandedOverBody, too_large_body, upload_limit
 
 EVENT_STREAM_THREADS = 4  # their synchronous part is short: the middleware and a lookup
 
@@ -72,8 +81,20 @@ class VeroASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        limit = upload_limit(scope["method"], scope["path"])
         try:
-            body_file = await self.read_body(receive)
+            if limit is None:
+                body_file = await self.read_body(receive)
+            elif _content_length(scope) > limit:
+                # Refused before a byte of the body is read.
+                await _too_large_send(send, limit)
+                return
+            else:
+                upload_file = await self._upload_body_read(receive, limit)
+                if upload_file is None:
+                    await _too_large_send(send, limit)
+                    return
+                body_file = upload_file
         except RequestAborted:
             return
         executor = _executor_for(scope)
@@ -87,6 +108,48 @@ class VeroASGIHandler(ASGIHandler):
                 await self._stream(response, receive, send)
             finally:
                 await sync_to_async(response.close, thread_sensitive=False, executor=executor)()
+
+    async def _file_send(self, response: FileResponse, send: Any) -> None:
+        """Stream a file a chunk at a time: Django's handler would first read a synchronous
+        iterator whole into memory (a 20 MB attachment, 20 MB of RSS)."""
+        file = response.file_to_stream
+        assert file is not None
+        read = sync_to_async(file.read, thread_sensitive=False)
+        await send(
+            {"type": "http.response.start", "status": response.status_code,
+             "headers": _headers(response)}
+        )  # fmt: skip
+        while chunk := await read(self.chunk_size):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body"})
+
+    async def _upload_body_read(self, receive: Any, limit: int) -> IO[bytes] | None:
+        """An upload's body as a file: the one the server wrote it to when it hands it over
+        (`vero.body_limits`), else spooled to disk as it arrives; None once past `limit`."""
+        body_file: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115  (returned)
+            max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b"
+        )
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                body_file.close()
+                raise RequestAborted()
+            chunk = message.get("body", b"")
+            if isinstance(chunk, HandedOverBody):
+                body_file.close()
+                chunk.file.seek(0)
+                return chunk.file
+            size += len(chunk)
+            if size > limit:
+                body_file.close()
+                return None
+            if chunk:
+                await sync_to_async(body_file.write, thread_sensitive=False)(chunk)
+            if not message.get("more_body", False):
+                break
+        body_file.seek(0)
+        return body_file
 
     def _respond(self, scope: Any, body_file: Any) -> HttpResponseBase:
         """Everything synchronous about a request, in the request thread."""
@@ -123,6 +186,9 @@ class VeroASGIHandler(ASGIHandler):
         if not response.streaming:
             await super().send_response(response, send)
             return
+        if isinstance(response, FileResponse) and hasattr(response, "file_to_stream"):
+            await self._file_send(response, send)
+            return
         chunks = getattr(response, "raw_chunks", None)
         if chunks is None:
             await super().send_response(response, send)
@@ -137,6 +203,26 @@ class VeroASGIHandler(ASGIHandler):
             async for chunk in content:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body"})
+
+
+def _content_length(scope: Any) -> int:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+async def _too_large_send(send: Any, limit: int) -> None:
+    body = too_large_body(limit)
+    await send(
+        {"type": "http.response.start", "status": 413,
+         "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                     (b"content-length", str(len(body)).encode())]}
+    )  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
 
 
 def _headers(response: HttpResponseBase) -> list[tuple[bytes, bytes]]:

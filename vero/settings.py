@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import django_stubs_ext
@@ -302,14 +303,37 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 WHITENOISE_USE_FINDERS = DEBUG
-MEDIA_ROOT = BASE_DIR / "var" / "media"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
+# Attachments in S3-compatible object storage when a bucket is named (docs/attachments.md);
+# else on the filesystem under MEDIA_ROOT. Private objects, read through signed requests only:
+# the download view streams them to their owner.
+ATTACHMENT_S3_BUCKET: str = env.str("ATTACHMENT_S3_BUCKET", default="")
+ATTACHMENT_S3_ENDPOINT_URL: str = env.str("ATTACHMENT_S3_ENDPOINT_URL", default="")
+ATTACHMENT_S3_REGION: str = env.str("ATTACHMENT_S3_REGION", default="")
+ATTACHMENT_S3_ACCESS_KEY_ID: str = env.str("ATTACHMENT_S3_ACCESS_KEY_ID", default="")
+ATTACHMENT_S3_SECRET_ACCESS_KEY: str = env.str("ATTACHMENT_S3_SECRET_ACCESS_KEY", default="")
+if ATTACHMENT_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ATTACHMENT_S3_BUCKET,
+            "endpoint_url": ATTACHMENT_S3_ENDPOINT_URL or None,
+            "region_name": ATTACHMENT_S3_REGION or None,
+            "access_key": ATTACHMENT_S3_ACCESS_KEY_ID or None,
+            "secret_key": ATTACHMENT_S3_SECRET_ACCESS_KEY or None,
+            "default_acl": "private",
+            "querystring_auth": True,
+            # Names are content addresses: the same name is the same bytes.
+            "file_overwrite": True,
+        },
+    }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

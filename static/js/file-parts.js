@@ -26,7 +26,8 @@ function made(tag, className, text) {
 export function filePartsElement(parts) {
   const fragment = document.createDocumentFragment();
   for (const part of parts || []) {
-    if (part.type !== "file") continue;
+    // The sync's `files` hold the file parts' keys without their `type`.
+    if (part.type !== undefined && part.type !== "file") continue;
     const url = `/attachments/${encodeURIComponent(part.attachment_id)}`;
     const figure = made("figure", `message-file message-file-${part.kind}`);
     figure.dataset.filePart = "";

@@ -12,6 +12,8 @@ function pinsRefresh() {
 function pinsFollow() {
   if (!window.veroCache) return;
   window.veroCache.on("changed", (change) => {
+    // News only: a routine catch-up sync (a page load, a reconnect) names chats too.
+    if (change.cause !== "event") return;
     const pins = document.getElementById("chat-pins");
     if (pins && change.chats.includes(pins.dataset.chatId)) pinsRefresh();
   });

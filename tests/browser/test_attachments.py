@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
+from chats.models import Message
 from models_registry.models import Model, ModelProvider
+from tests.fake_provider import FakeProvider, Script
 
 # A file built in the page and pasted into the composer, as a clipboard holding it would.
 PASTE_FILE = """async ([name, type]) => {
@@ -82,3 +84,52 @@ def test_a_pasted_file_the_model_cannot_read_is_refused_before_any_upload(
     expect(page.get_by_role("alert").filter(has_text="cannot read notes.pdf")).to_be_visible()
     expect(page.locator("[data-attachment-chip]")).to_have_count(0)
     assert uploads == []
+
+
+def test_a_pasted_image_previews_goes_to_a_vision_model_and_stays_in_the_transcript(
+    page: Page, fake_model: str, fake_llm: FakeProvider
+) -> None:
+    vision = _vision_model(fake_model)
+    fake_llm.enqueue(Script(text=["A blue square."]), Script(text=["A title"]))
+    page.goto("/")
+    page.get_by_label("Model").select_option(vision)
+
+    page.evaluate(PASTE_FILE, ["square.png", "image/png"])
+
+    chip = page.locator("[data-attachment-chip]")
+    expect(chip.get_by_role("img", name="square.png")).to_be_visible()
+    expect(chip).to_have_attribute("data-state", "done")
+    page.get_by_label("Message").fill("What is this?")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".message-assistant")).to_contain_text("A blue square.")
+    expect(page.locator("[data-attachment-chip]")).to_have_count(0)
+    contents = [request.json["messages"][-1]["content"] for request in fake_llm.chat_requests]
+    parts = [part for content in contents if isinstance(content, list) for part in content]
+    assert any(part.get("type") == "image_url" for part in parts)
+
+    page.reload()
+    thumbnail = page.locator(".message-user img.message-file-thumb")
+    expect(thumbnail).to_have_attribute("alt", "square.png")
+    expect(thumbnail).to_have_js_property("complete", True)
+    assert thumbnail.evaluate("image => image.naturalWidth") == 8
+
+
+def test_switching_to_a_text_only_model_with_an_image_attached_warns_and_blocks_sending(
+    page: Page, fake_model: str
+) -> None:
+    vision = _vision_model(fake_model)
+    text_only = _text_model_add(fake_model)
+    page.goto("/")
+    page.get_by_label("Model").select_option(vision)
+    page.evaluate(PASTE_FILE, ["square.png", "image/png"])
+    expect(page.locator("[data-attachment-chip]")).to_have_attribute("data-state", "done")
+    page.get_by_label("Message").fill("What is this?")
+
+    page.get_by_label("Model").select_option(text_only)
+
+    expect(page.get_by_role("alert").filter(has_text="cannot read square.png")).to_be_visible()
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    page.get_by_role("button", name="Remove square.png").click()
+    expect(page.get_by_role("alert").filter(has_text="cannot read")).to_be_hidden()
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    assert not Message.objects.exists()

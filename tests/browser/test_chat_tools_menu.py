@@ -93,7 +93,7 @@ def test_a_new_chats_tools_choice_goes_with_its_first_message_and_later_changes_
     page.locator("summary", has_text="Tools").click()
     expect(page.get_by_label("Weather")).not_to_be_checked()
     expect(page.get_by_label("Run code")).not_to_be_checked()
-    expect(page.get_by_label("Archive")).to_be_checked()
+    expect(page.get_by_role("checkbox", name="Archive", exact=True)).to_be_checked()
     composer = page.get_by_label("Message")
     composer.fill("And now?")
     composer.press("Enter")

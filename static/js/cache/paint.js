@@ -126,7 +126,7 @@ export function articleFor(chatId, item, { offline = false } = {}) {
   // The sync sends sanitised HTML (rendered and cleaned by the server, chats/markdown.py).
   if (message.html) content.innerHTML = message.html;
   else content.textContent = message.text || "";
-  if (message.role === "user") body.append(filePartsElement(message.parts));
+  if (message.role === "user") body.append(filePartsElement(message.files || message.parts));
   body.append(content);
   const meta = element("footer", "message-meta");
   if (item.count > 1) meta.append(versionSwitcher(chatId, item, offline));
