@@ -13,6 +13,7 @@ function setGenerating(generating) {
   document.querySelectorAll("[data-send-button]").forEach((button) => {
     if (button.hasAttribute("data-no-model")) return; // stays disabled, its reason shown
     if (button.closest("[data-offline]")) return; // offline: nothing can be sent (cache/offline.js)
+    if (button.hasAttribute("data-attachments-block")) return; // a file uploads, or the model cannot read it (attachments.js)
     button.disabled = generating;
     button.title = generating ? "Wait for the answer to finish, or stop it" : "";
   });

@@ -3,6 +3,7 @@
 // cached chat switches versions at once, the server's answer replacing (or, refused, undoing)
 // the paint. The route follows docs/realtime.md: a message's children sorted by (created, id),
 // the selection an index into them, an absent or out-of-range one showing the newest child.
+import { filePartsElement } from "../file-parts.js";
 
 // As many of a route's last messages as the server's first window shows, at most: a long chat
 // painted whole would hold the page for longer than a frame.
@@ -125,6 +126,7 @@ export function articleFor(chatId, item, { offline = false } = {}) {
   // The sync sends sanitised HTML (rendered and cleaned by the server, chats/markdown.py).
   if (message.html) content.innerHTML = message.html;
   else content.textContent = message.text || "";
+  if (message.role === "user") body.append(filePartsElement(message.files || message.parts));
   body.append(content);
   const meta = element("footer", "message-meta");
   if (item.count > 1) meta.append(versionSwitcher(chatId, item, offline));
