@@ -45,47 +45,46 @@ def tree_version_field() -> forms.IntegerField:
     return forms.IntegerField(required=False, min_value=0)
 
 
-class PinsField(forms.Field):
-    """Archive entries staged on a new chat's page: their ids, each once (others' are ignored
-    by the send; an id that is not one refuses the send)."""
+class UUIDListField(forms.Field):
+    """Repeated ids of one field, each once, in the order given; at most `limit`."""
 
     widget = forms.MultipleHiddenInput
-    limit = 50
+
+    def __init__(self, *, limit: int, invalid: str, too_many: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limit, self.invalid, self.too_many = limit, invalid, too_many
 
     def to_python(self, value: Any) -> tuple[uuid.UUID, ...]:
         ids: list[uuid.UUID] = []
         for item in value or []:
             try:
-                entry_id = uuid.UUID(str(item))
+                parsed = uuid.UUID(str(item))
             except ValueError as error:
-                raise forms.ValidationError("A pinned entry is not valid.") from error
-            if entry_id not in ids:
-                ids.append(entry_id)
+                raise forms.ValidationError(self.invalid) from error
+            if parsed not in ids:
+                ids.append(parsed)
         if len(ids) > self.limit:
-            raise forms.ValidationError(f"Pin at most {self.limit} entries.")
+            raise forms.ValidationError(self.too_many.format(limit=self.limit))
         return tuple(ids)
 
 
-class AttachmentsField(forms.Field):
-    """The message's attachments: repeated `attachments` ids, each once, in the order given.
-    Whose they are, how many and whether the model reads them is the send's to check
-    (`chats.message_files.attachments_check`)."""
+def pins_field(**kwargs: Any) -> UUIDListField:
+    """Archive entries staged on a new chat's page (others' are ignored by the send; an id
+    that is not one refuses the send)."""
+    return UUIDListField(
+        limit=50, invalid="A pinned entry is not valid.", too_many="Pin at most {limit} entries.",
+        **kwargs,
+    )  # fmt: skip
 
-    widget = forms.MultipleHiddenInput
-    limit = 100  # far above any setting: only a bound on what is parsed
 
-    def to_python(self, value: Any) -> tuple[uuid.UUID, ...]:
-        ids: list[uuid.UUID] = []
-        for item in value or []:
-            try:
-                attachment_id = uuid.UUID(str(item))
-            except ValueError as error:
-                raise forms.ValidationError("An attachment is not valid.") from error
-            if attachment_id not in ids:
-                ids.append(attachment_id)
-        if len(ids) > self.limit:
-            raise forms.ValidationError(f"Attach at most {self.limit} files.")
-        return tuple(ids)
+def attachments_field(**kwargs: Any) -> UUIDListField:
+    """The message's attachments. Whose they are, how many and whether the model reads them
+    is the send's to check (`chats.message_files.attachments_check`); the limit here, far above
+    any setting, only bounds what is parsed."""
+    return UUIDListField(
+        limit=100, invalid="An attachment is not valid.", too_many="Attach at most {limit} files.",
+        **kwargs,
+    )  # fmt: skip
 
 
 class SendForm(forms.Form):
@@ -93,8 +92,8 @@ class SendForm(forms.Form):
     parent = forms.UUIDField(required=False)
     version = tree_version_field()
     reasoning_effort = forms.ChoiceField(choices=REASONING_EFFORTS, required=False)
-    pin = PinsField(required=False)
-    attachments = AttachmentsField(required=False)
+    pin = pins_field(required=False)
+    attachments = attachments_field(required=False)
     # A new chat's tools choice, staged in its composer (`tools_staged`: the person chose; an
     # empty `tools` then allows no group, whereas nothing staged allows them all).
     tools = forms.MultipleChoiceField(
@@ -114,7 +113,7 @@ class EditForm(forms.Form):
 
     mode = forms.ChoiceField(choices=EDIT_MODES, initial="version")
     model = _model_field(required=False)
-    attachments = AttachmentsField(required=False)  # added to the question's own
+    attachments = attachments_field(required=False)  # added to the question's own
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
